@@ -1,0 +1,353 @@
+"""The `edition-qa` command: every subcommand is a thin call into the public API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from qa.errors import QAError
+
+# Nothing here may reach a model hub: the default model is materialized locally.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _write_json(path: str, data: Any) -> None:
+    try:
+        Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise QAError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _open_index(path: str | None, *, progress: bool):
+    from qa.index import Index, default_index
+
+    if path is None:
+        return default_index(progress=progress)
+    return Index.load(Path(path))
+
+
+# ---- articles ---------------------------------------------------------------------------
+
+
+def cmd_articles(args: argparse.Namespace) -> int:
+    from qa.edition import format_articles, load_edition
+    from qa.paths import sample_editions
+
+    if args.path:
+        articles = load_edition(Path(args.path), date=args.date, page=args.page)
+    else:
+        sample = sample_editions()[0]
+        articles = load_edition(
+            sample.path,
+            date=args.date or sample.date,
+            page=args.page if args.page is not None else sample.page,
+        )
+    if args.json:
+        _print_json([a.to_dict() for a in articles])
+    else:
+        print(format_articles(articles))
+    return 0
+
+
+# ---- build / search ---------------------------------------------------------------------
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from qa.index import Index
+    from qa.paths import EditionFile, default_index_dir, sample_editions
+
+    if args.path:
+        if len(args.path) > 1 and (args.date or args.page is not None):
+            raise QAError("--date and --page apply to a single PATH; give one edition file at a time")
+        sources = [EditionFile(Path(p), args.date or "", args.page or 0) for p in args.path]
+    else:
+        sources = sample_editions()
+    target = Path(args.index) if args.index else default_index_dir()
+    started = time.perf_counter()
+    index = Index.build(sources, model=args.model, progress=not args.quiet)
+    index.save(target)
+    seconds = time.perf_counter() - started
+    counts = index.manifest["counts"]
+    print(
+        f"built {target}: {counts['editions']} edition page(s), {counts['articles']} items, "
+        f"{counts['passages']} passages in {seconds:.1f} s (model {index.manifest['model']})"
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from qa.retrieve import retrieve
+
+    index = _open_index(args.index, progress=not args.quiet)
+    hits = retrieve(args.question, k=args.k, index=index, date=args.date, page=args.page)
+    rows = [
+        {
+            "rank": h.rank,
+            "score": round(h.score, 6),
+            "dense": None if h.dense is None else round(h.dense, 6),
+            "lexical": None if h.lexical is None else round(h.lexical, 6),
+            "article_id": h.article.id,
+            "headline": h.article.title,
+            "date": h.article.date,
+            "page": h.article.page,
+            "passage": h.passage.text,
+            "start": h.passage.start,
+            "end": h.passage.end,
+        }
+        for h in hits
+    ]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no passages found")
+    for r in rows:
+        dense = "-" if r["dense"] is None else f"{r['dense']:.3f}"
+        lexical = "-" if r["lexical"] is None else f"{r['lexical']:.2f}"
+        print(f"{r['rank']}. {r['headline']}  ({r['date']} p.{r['page']})  "
+              f"score {r['score']:.4f}  dense {dense}  lexical {lexical}")
+        print(f"   {r['passage']}")
+    return 0
+
+
+# ---- ask / chat -------------------------------------------------------------------------
+
+
+def answer_json(answer) -> dict[str, Any]:
+    """The CLI's JSON form of an Answer (flat citations, no retrieved hits)."""
+    return {
+        "question": answer.question,
+        "resolved_question": answer.resolved_question,
+        "short_answer": answer.short_answer,
+        "no_answer": answer.no_answer,
+        "confidence": round(answer.confidence, 4),
+        "citations": [
+            {
+                "n": c.n,
+                "article_id": c.article.id,
+                "headline": c.article.title,
+                "byline": list(c.article.byline),
+                "date": c.article.date,
+                "page": c.article.page,
+                "extract": c.extract,
+                "start": c.start,
+                "end": c.end,
+                "highlight": list(c.highlight) if c.highlight else None,
+            }
+            for c in answer.citations
+        ],
+    }
+
+
+def format_answer(answer) -> str:
+    """Plain-text rendering: short answer, then cited extracts with the span in 【】."""
+    lines = []
+    if answer.resolved_question != answer.question:
+        lines.append(f"(understood as: {answer.resolved_question})")
+    if answer.no_answer:
+        lines.append("The edition does not answer this. Related reading:")
+    elif answer.short_answer:
+        lines.append(f"Answer: {answer.short_answer}")
+    for c in answer.citations:
+        text = c.extract
+        if c.highlight and not answer.no_answer:
+            s, e = c.highlight
+            text = f"{text[:s]}【{text[s:e]}】{text[e:]}"
+        byline = "，".join(c.article.byline)
+        where = " · ".join(x for x in (c.article.title, byline, c.article.date, f"p.{c.article.page}") if x)
+        lines.append(f"[{c.n}] {text}")
+        lines.append(f"    — {where}")
+    lines.append(f"confidence {answer.confidence:.2f}")
+    return "\n".join(lines)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.answer import ask
+
+    index = _open_index(args.index, progress=not args.quiet)
+    answer = ask(args.question, index=index, k=args.k)
+    if args.json:
+        _print_json(answer_json(answer))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qa.chat import Conversation
+
+    index = _open_index(args.index, progress=not args.quiet)
+    conversation = Conversation(index=index)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the edition (Chinese or English). Empty line or Ctrl-D to quit.")
+    while True:
+        try:
+            question = input("> " if interactive else "")
+        except EOFError:
+            break
+        if not question.strip():
+            if interactive:
+                break
+            continue
+        try:
+            print(format_answer(conversation.ask(question)))
+        except QAError as exc:
+            print(f"error: {exc}")
+        print()
+    return 0
+
+
+# ---- eval / bench / serve ---------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluate import evaluate, format_report, load_questions
+    from qa.paths import sample_questions
+
+    questions = load_questions(Path(args.questions) if args.questions else sample_questions())
+    index = _open_index(args.index, progress=not args.quiet)
+    report = evaluate(questions, index=index, k=args.k, progress=not args.quiet)
+    print(format_report(report, worst=args.worst))
+    if args.json:
+        _write_json(args.json, report.to_dict())
+    return 0
+
+
+def cmd_bench_embed(args: argparse.Namespace) -> int:
+    from qa.embed import bench_embed
+
+    result = bench_embed(model=args.model)
+    for key, value in result.items():
+        print(f"{key:<24} {value:.2f}" if isinstance(value, float) else f"{key:<24} {value}")
+    return 0
+
+
+def cmd_bench_squad(args: argparse.Namespace) -> int:
+    from qa.evaluate import bench_squad, format_report
+
+    report = bench_squad(Path(args.file), limit=args.limit, k=args.k, progress=not args.quiet)
+    print(format_report(report, worst=args.worst))
+    if args.json:
+        _write_json(args.json, report.to_dict())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.ui import serve
+
+    serve(host=args.host, port=args.port, index_dir=Path(args.index) if args.index else None)
+    return 0
+
+
+# ---- parser -----------------------------------------------------------------------------
+
+
+def _date(value: str) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `edition-qa` (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="edition-qa", description="Ask questions of a newspaper edition; answers are cited extracts."
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("articles", help="parse an edition page and list its items")
+    p.add_argument("path", nargs="?", help="edition .txt or .jsonl (default: the bundled sample)")
+    p.add_argument("--date", type=_date)
+    p.add_argument("--page", type=int)
+    p.add_argument("--json", action="store_true", help="print a JSON array of articles")
+    p.set_defaults(func=cmd_articles)
+
+    p = sub.add_parser("build", help="build an index from edition files (default: the sample)")
+    p.add_argument("path", nargs="*")
+    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
+    p.add_argument("--model", default="multilingual-e5-small", help="sentence-transformers model id or folder")
+    p.add_argument("--date", type=_date)
+    p.add_argument("--page", type=int)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("search", help="hybrid passage search")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--date", type=_date)
+    p.add_argument("--page", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with cited extracts")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="interactive questions with follow-ups")
+    p.add_argument("--index", metavar="DIR")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="evaluate against a question set (default: the bundled one)")
+    p.add_argument("--questions", metavar="FILE")
+    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--worst", type=int, default=10, help="how many missed questions to list")
+    p.add_argument("--json", metavar="OUT", help="write metrics and per-question results")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="benchmarks")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bench.add_parser("embed", help="embedding speed, latency, load time and memory")
+    b.add_argument("--model", default="multilingual-e5-small")
+    b.set_defaults(func=cmd_bench_embed)
+    b = bench.add_parser("squad", help="build a temporary index from a SQuAD-format file and evaluate")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int)
+    b.add_argument("--k", type=int, default=5)
+    b.add_argument("--worst", type=int, default=10)
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_squad)
+
+    p = sub.add_parser("serve", help="start the chat UI")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--index", metavar="DIR")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and exit code 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QAError as exc:
+        print(f"edition-qa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("edition-qa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
