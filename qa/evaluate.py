@@ -1,0 +1,455 @@
+"""Evaluation runner: question sets, `evaluate` over an index, SQuAD-format benchmarks, reports.
+
+The metrics themselves are pure functions in `qa.metrics`; this module asks the questions,
+records what came back for each one, and formats the result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.errors import InputError, QAError
+from qa.metrics import (
+    METRIC_NAMES,
+    Outcome,
+    char_f1,
+    compute_metrics,
+    exact_match,
+    first_rank,
+)
+from qa.types import Answer, Article, stable_hash
+
+AskFn = Callable[..., Answer]
+
+# A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
+SQUAD_DATE = "2000-01-01"
+SQUAD_PAGE = 1
+
+
+@dataclass(frozen=True)
+class Question:
+    """One line of a question set; `turns` are earlier questions of the conversation, oldest first."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    answerable: bool = True
+    turns: tuple[str, ...] = ()
+    lang: str = "zh"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "question": self.question, "answers": list(self.answers)}
+        if not self.answerable:
+            d["answerable"] = False
+        if self.turns:
+            d["turns"] = list(self.turns)
+        d["lang"] = self.lang
+        return d
+
+
+def guess_lang(text: str) -> str:
+    """"zh" when the text has any CJK ideograph, else "en"."""
+    return "zh" if any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text) else "en"
+
+
+def _question_from(obj: Any, where: str) -> Question:
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}.")
+    qid, text = obj.get("id"), obj.get("question")
+    if not isinstance(qid, str) or not qid.strip():
+        raise InputError(f'{where}: "id" must be a non-empty string.')
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f'{where}: "question" must be a non-empty string.')
+    answers = obj.get("answers", [])
+    if not isinstance(answers, list) or not all(isinstance(a, str) and a.strip() for a in answers):
+        raise InputError(f'{where}: "answers" must be a list of non-empty strings.')
+    answerable = obj.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise InputError(f'{where}: "answerable" must be true or false.')
+    if answerable and not answers:
+        raise InputError(f'{where}: an answerable question needs at least one gold answer '
+                         f'(or set "answerable": false).')
+    turns = obj.get("turns", [])
+    if not isinstance(turns, list) or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise InputError(f'{where}: "turns" must be a list of earlier questions (strings).')
+    lang = obj.get("lang") or guess_lang(text)
+    if lang not in ("zh", "en"):
+        raise InputError(f'{where}: "lang" must be "zh" or "en", got {lang!r}.')
+    return Question(qid, text, tuple(answers), answerable, tuple(turns), lang)
+
+
+def load_questions(path: str | os.PathLike) -> list[Question]:
+    """Read and validate a JSONL question set.
+
+    Raises:
+        InputError: missing file, bad JSON, a malformed entry or a duplicate id (with its line number).
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"No question file at {path}: check the path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"Cannot read question file {path}: {exc}. It must be UTF-8 JSONL.") from None
+    questions: list[Question] = []
+    seen: dict[str, int] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not valid JSON ({exc.msg}); each line must be one object.") from None
+        q = _question_from(obj, where)
+        if q.id in seen:
+            raise InputError(f"{where}: duplicate id {q.id!r} (first on line {seen[q.id]}).")
+        seen[q.id] = n
+        questions.append(q)
+    if not questions:
+        raise InputError(f"{path} holds no questions.")
+    return questions
+
+
+# ---------------------------------------------------------------- per-question results
+
+
+def article_text(article: Article) -> str:
+    """The printed text of an article that gold answers are looked for in."""
+    return "\n".join([article.title, article.kicker, *article.subheads, article.body])
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """What one question got: gold ranks (1-based, None = missed), the answer, flags."""
+
+    id: str
+    question: str
+    resolved_question: str
+    lang: str
+    answerable: bool
+    answers: tuple[str, ...]
+    turns: tuple[str, ...] = ()
+    article_rank: int | None = None
+    passage_rank: int | None = None
+    extract_rank: int | None = None
+    extract: str = ""
+    short_answer: str = ""
+    short_exact: float = 0.0
+    short_f1: float = 0.0
+    no_answer: bool = False
+    confidence: float = 0.0
+    latency_ms: float = 0.0
+    returned: tuple[str, ...] = ()  # titles of the retrieved articles, best first
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Answerable: the first extract holds a gold answer and no_answer is false.
+        Unanswerable: no_answer is true."""
+        if self.error:
+            return False
+        if self.answerable:
+            return self.extract_rank == 1 and not self.no_answer
+        return self.no_answer
+
+    def flags(self) -> dict[str, bool]:
+        return {
+            "article_hit@1": self.article_rank == 1,
+            "passage_hit@1": self.passage_rank == 1,
+            "extract_hit@1": self.extract_rank == 1,
+            "short_answer_exact": self.short_exact == 1.0,
+            "no_answer_correct": self.no_answer != self.answerable,
+            "ok": self.ok,
+        }
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.answerable, self.article_rank, self.passage_rank, self.extract_rank,
+                       self.short_exact, self.short_f1, self.no_answer, self.latency_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "resolved_question": self.resolved_question,
+            "lang": self.lang,
+            "answerable": self.answerable,
+            "answers": list(self.answers),
+            "turns": list(self.turns),
+            "ranks": {"article": self.article_rank, "passage": self.passage_rank,
+                      "extract": self.extract_rank},
+            "extract": self.extract,
+            "short_answer": self.short_answer,
+            "short_answer_f1": round(self.short_f1, 4),
+            "no_answer": self.no_answer,
+            "confidence": self.confidence,
+            "latency_ms": round(self.latency_ms, 2),
+            "returned": list(self.returned),
+            "error": self.error,
+            "ok": self.flags(),
+        }
+
+
+def score_answer(q: Question, answer: Answer, latency_ms: float) -> QuestionResult:
+    """Compare one Answer with the question's gold answers."""
+    hits = list(answer.hits)
+    golds = list(q.answers)
+    extracts = [c.extract for c in answer.citations]
+    ranked = golds and q.answerable
+    titles: list[str] = []
+    for h in hits:
+        if h.article.title not in titles:
+            titles.append(h.article.title)
+    return QuestionResult(
+        id=q.id,
+        question=q.question,
+        resolved_question=answer.resolved_question,
+        lang=q.lang,
+        answerable=q.answerable,
+        answers=q.answers,
+        turns=q.turns,
+        article_rank=first_rank([article_text(h.article) for h in hits], golds) if ranked else None,
+        passage_rank=first_rank([h.passage.text for h in hits], golds) if ranked else None,
+        extract_rank=first_rank(extracts, golds) if ranked else None,
+        extract=extracts[0] if extracts else "",
+        short_answer=answer.short_answer,
+        short_exact=exact_match(answer.short_answer, golds) if ranked else 0.0,
+        short_f1=char_f1(answer.short_answer, golds) if ranked else 0.0,
+        no_answer=answer.no_answer,
+        confidence=answer.confidence,
+        latency_ms=latency_ms,
+        returned=tuple(titles),
+    )
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass
+class Report:
+    """Metrics (name -> float; NaN when a metric's group is empty) and per-question results."""
+
+    metrics: dict[str, float]
+    questions: list[QuestionResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        # JSON has no NaN: an undefined metric becomes null.
+        return {
+            "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                        for k, v in self.metrics.items()},
+            "questions": [r.to_dict() for r in self.questions],
+        }
+
+
+def _badness(r: QuestionResult) -> tuple:
+    """Sort key: errors, then answerable questions missed earliest in the pipeline, then
+    confidently answered unanswerable ones, then weak short answers."""
+    if r.error:
+        return (0,)
+    if r.answerable:
+        if r.article_rank is None:
+            return (1, -r.confidence)
+        if r.passage_rank is None:
+            return (2, -r.confidence)
+        if r.extract_rank != 1:
+            return (3, r.extract_rank or 99)
+        if r.no_answer:
+            return (4, r.confidence)
+        return (6, r.short_f1)
+    return (5, -r.confidence) if not r.no_answer else (7,)
+
+
+def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if float(value).is_integer() and abs(value) >= 10:
+        return str(int(value))
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _clip(text: str, n: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _describe(r: QuestionResult) -> list[str]:
+    rank = lambda v: "-" if v is None else str(v)  # noqa: E731
+    status = "ERROR" if r.error else ("ok" if r.ok else "MISS")
+    lines = [f"{status:<5} {r.id}  {r.question}"]
+    if r.turns:
+        lines.append(f"      turns:    {' / '.join(r.turns)}")
+    if r.resolved_question != r.question:
+        lines.append(f"      resolved: {r.resolved_question}")
+    gold = " | ".join(r.answers) if r.answerable else "(unanswerable)"
+    lines.append(f"      gold:     {gold}")
+    if r.error:
+        lines.append(f"      error:    {r.error}")
+        return lines
+    ranks = (f"article {rank(r.article_rank)}, passage {rank(r.passage_rank)}, "
+             f"extract {rank(r.extract_rank)}; " if r.answerable else "")
+    lines.append(f"      ranks:    {ranks}no_answer={'yes' if r.no_answer else 'no'}, "
+                 f"confidence {r.confidence:.2f}")
+    lines.append(f"      short:    {r.short_answer or '(none)'}")
+    lines.append(f"      extract:  {_clip(r.extract) or '(none)'}")
+    if r.returned:
+        lines.append(f"      articles: {_clip(' / '.join(r.returned[:3]))}")
+    return lines
+
+
+def format_report(report: Report, *, worst: int = 10) -> str:
+    """A metric table, then up to `worst` questions that went wrong, worst first."""
+    qs = report.questions
+    n_ans = sum(1 for r in qs if r.answerable)
+    out = [f"{len(qs)} questions ({n_ans} answerable, {len(qs) - n_ans} unanswerable)", ""]
+    width = max((len(k) for k in report.metrics), default=6)
+    out.append(f"{'metric':<{width}}  value")
+    out.extend(f"{name:<{width}}  {_fmt(value)}" for name, value in report.metrics.items())
+    bad = sorted((r for r in qs if _badness(r)[0] < 6 or (r.answerable and r.short_f1 < 1.0)), key=_badness)
+    if worst > 0 and bad:
+        out += ["", f"worst questions ({min(worst, len(bad))} of {len(bad)} imperfect):"]
+        for r in bad[:worst]:
+            out.extend(_describe(r))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- runners
+
+
+def _default_ask() -> AskFn:
+    from qa.answer import ask
+
+    return ask
+
+
+def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, progress: bool = True,
+             ask_fn: AskFn | None = None) -> Report:
+    """Ask every question (follow-ups with their turns as history) and score the answers.
+
+    Args:
+        questions: from `load_questions` (or built directly).
+        index: a `qa.index.Index`; None lets `ask` use the default index.
+        k: passages retrieved per question.
+        progress: show a progress bar.
+        ask_fn: stands in for `qa.answer.ask` (tests).
+    Returns:
+        A Report with `METRIC_NAMES` metrics and one result per question, in input order.
+    """
+    ask = ask_fn or _default_ask()
+    if not questions:
+        raise InputError("No questions to evaluate.")
+    # One untimed question first, so that model loading does not count as latency.
+    try:
+        ask(questions[0].question, index=index, history=None, k=k)
+    except QAError:
+        pass
+    results: list[QuestionResult] = []
+    for q in _progress(questions, progress, "eval"):
+        t0 = time.perf_counter()
+        try:
+            answer = ask(q.question, index=index, history=list(q.turns) or None, k=k)
+        except QAError as exc:
+            ms = (time.perf_counter() - t0) * 1000
+            results.append(QuestionResult(q.id, q.question, q.question, q.lang, q.answerable,
+                                          q.answers, q.turns, latency_ms=ms,
+                                          error=f"{type(exc).__name__}: {exc}"))
+            continue
+        ms = (time.perf_counter() - t0) * 1000
+        results.append(score_answer(q, answer, ms))
+    metrics = compute_metrics([r.outcome() for r in results])
+    return Report({name: metrics[name] for name in METRIC_NAMES}, results)
+
+
+def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="q")
+
+
+def load_squad(path: str | os.PathLike) -> tuple[list[Article], list[Question]]:
+    """Articles (one per paragraph, titled by its document) and questions of a SQuAD-format file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        docs = data["data"]
+    except FileNotFoundError:
+        raise InputError(f"No SQuAD file at {path}: check the path.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a SQuAD-format JSON file ({type(exc).__name__}: {exc}); "
+                         'expected {"data": [{"title", "paragraphs": [{"context", "qas"}]}]}.') from None
+    articles: list[Article] = []
+    questions: list[Question] = []
+    seen: set[str] = set()
+    try:
+        for d, doc in enumerate(docs):
+            title = str(doc.get("title") or "").strip()
+            for p, para in enumerate(doc["paragraphs"]):
+                context = str(para["context"])
+                aid = "squad-" + stable_hash(d, p, title, context)
+                articles.append(Article(id=aid, date=SQUAD_DATE, page=SQUAD_PAGE, kind="article",
+                                        headline=title, body=context))
+                for qa in para.get("qas", []):
+                    golds = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
+                    answerable = not qa.get("is_impossible", False) and bool(golds)
+                    qid = str(qa.get("id") or f"{d}-{p}-{len(questions)}")
+                    if qid in seen:
+                        qid = f"{qid}-{len(questions)}"
+                    seen.add(qid)
+                    text = str(qa["question"])
+                    questions.append(Question(qid, text, golds if answerable else (), answerable,
+                                              (), guess_lang(text)))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: malformed SQuAD entry ({type(exc).__name__}: {exc}).") from None
+    if not questions:
+        raise InputError(f"{path} holds no questions.")
+    return articles, questions
+
+
+def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, progress: bool = True,
+                model: Any = None, ask_fn: AskFn | None = None) -> Report:
+    """Build a temporary index from a SQuAD-format file and evaluate its questions.
+
+    Args:
+        path: SQuAD-format JSON (e.g. CMRC 2018 dev).
+        limit: ask only the first N questions (the index still holds every paragraph).
+        k: passages retrieved per question.
+        progress: progress bars for embedding and asking.
+        model: embedding model id or folder (default: the index default).
+        ask_fn: stands in for `qa.answer.ask` (tests).
+    Returns:
+        The evaluate() Report, whose metrics also hold build_seconds, articles, passages, questions.
+    """
+    from qa.index import DEFAULT_MODEL, Index
+
+    articles, questions = load_squad(path)
+    if limit is not None:
+        questions = questions[: max(0, limit)]
+        if not questions:
+            raise InputError("--limit must be at least 1.")
+    t0 = time.perf_counter()
+    index = Index.from_articles(articles, model=model or DEFAULT_MODEL, progress=progress)
+    build_seconds = time.perf_counter() - t0
+    try:
+        report = evaluate(questions, index=index, k=k, progress=progress, ask_fn=ask_fn)
+        counts = index.manifest.get("counts", {})
+        report.metrics.update({
+            "build_seconds": build_seconds,
+            "articles": float(counts.get("articles", len(articles))),
+            "passages": float(counts.get("passages", len(index))),
+            "questions": float(len(questions)),
+        })
+    finally:
+        index.close()
+    return report
+
+
+__all__ = ["Question", "QuestionResult", "Report", "bench_squad", "evaluate", "format_report",
+           "load_questions", "load_squad", "score_answer"]
