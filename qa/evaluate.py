@@ -216,7 +216,8 @@ def score_answer(q: Question, answer: Answer, latency_ms: float) -> QuestionResu
         answers=q.answers,
         turns=q.turns,
         article_rank=first_rank([article_text(h.article) for h in hits], golds) if ranked else None,
-        passage_rank=first_rank([h.passage.text for h in hits], golds) if ranked else None,
+        # A headline-only brief has one empty passage that stands for its headline.
+        passage_rank=first_rank([h.passage.text or h.article.title for h in hits], golds) if ranked else None,
         extract_rank=first_rank(extracts, golds) if ranked else None,
         extract=extracts[0] if extracts else "",
         short_answer=answer.short_answer,

@@ -50,3 +50,27 @@ def test_every_gold_answer_is_printed_in_the_sample_edition():
     page = _compact(edition.path.read_text(encoding="utf-8"))
     missing = [(q["id"], a) for q in _questions() for a in q["answers"] if _compact(a) not in page]
     assert missing == []
+
+
+def test_each_gold_answer_points_to_one_item_and_some_passage():
+    """Retrieval metrics are only meaningful when a gold answer singles out its article."""
+    import pytest
+
+    edition = pytest.importorskip("qa.edition")
+    from qa.chunk import chunk_article
+    from qa.evaluate import article_text, load_questions
+    from qa.metrics import contains_gold
+
+    (ed,) = [e for e in sample_editions() if e.date == "2020-11-14"]
+    articles = edition.load_edition(ed.path, date=ed.date, page=ed.page)
+    assert len(articles) == 8
+    passages = [(a, p) for a in articles for p in chunk_article(a)]
+    problems = []
+    for q in load_questions(sample_questions()):
+        if not q.answerable:
+            continue
+        owners = [a.title for a in articles if contains_gold(article_text(a), q.answers)]
+        in_passage = any(contains_gold(p.text or a.title, q.answers) for a, p in passages)
+        if len(owners) != 1 or not in_passage:
+            problems.append((q.id, owners, in_passage))
+    assert problems == []
