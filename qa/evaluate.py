@@ -267,12 +267,12 @@ def _badness(r: QuestionResult) -> tuple:
     return (5, -r.confidence) if not r.no_answer else (7,)
 
 
-def _fmt(value: float) -> str:
+def _fmt(name: str, value: float) -> str:
     if math.isnan(value):
         return "n/a"
-    if float(value).is_integer() and abs(value) >= 10:
-        return str(int(value))
-    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if name not in METRIC_NAMES and float(value).is_integer():
+        return str(int(value))  # counts: articles, passages, questions
+    return f"{value:.1f}" if name.startswith(("latency", "build")) else f"{value:.3f}"
 
 
 def _clip(text: str, n: int = 100) -> str:
@@ -311,7 +311,7 @@ def format_report(report: Report, *, worst: int = 10) -> str:
     out = [f"{len(qs)} questions ({n_ans} answerable, {len(qs) - n_ans} unanswerable)", ""]
     width = max((len(k) for k in report.metrics), default=6)
     out.append(f"{'metric':<{width}}  value")
-    out.extend(f"{name:<{width}}  {_fmt(value)}" for name, value in report.metrics.items())
+    out.extend(f"{name:<{width}}  {_fmt(name, value)}" for name, value in report.metrics.items())
     bad = sorted((r for r in qs if _badness(r)[0] < 6 or (r.answerable and r.short_f1 < 1.0)), key=_badness)
     if worst > 0 and bad:
         out += ["", f"worst questions ({min(worst, len(bad))} of {len(bad)} imperfect):"]

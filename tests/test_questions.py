@@ -7,6 +7,8 @@ import re
 import unicodedata
 from collections import Counter
 
+import pytest
+
 from qa.paths import sample_editions, sample_questions
 
 
@@ -54,8 +56,6 @@ def test_every_gold_answer_is_printed_in_the_sample_edition():
 
 def test_each_gold_answer_points_to_one_item_and_some_passage():
     """Retrieval metrics are only meaningful when a gold answer singles out its article."""
-    import pytest
-
     edition = pytest.importorskip("qa.edition")
     from qa.chunk import chunk_article
     from qa.evaluate import article_text, load_questions
