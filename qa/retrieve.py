@@ -1,0 +1,181 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (FTS5/BM25) candidates, fused into ranked hits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qa.errors import QuestionError
+from qa.types import Hit
+
+# e5 reads at most 512 tokens and an FTS query of hundreds of terms is slow and unfocused;
+# a question longer than this is cut at the last sentence or clause break before it.
+MAX_QUESTION_CHARS = 300
+_BREAK = re.compile(r"[。！？；!?;.,，、\s]")
+
+
+def clean_question(question: object) -> str:
+    """The question stripped and cut to MAX_QUESTION_CHARS; QuestionError when empty."""
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    text = " ".join(question.split())
+    if not text:
+        raise QuestionError("The question is empty: type a question about the edition.")
+    if len(text) > MAX_QUESTION_CHARS:
+        head = text[:MAX_QUESTION_CHARS]
+        cuts = [m.end() for m in _BREAK.finditer(head)]
+        cut = cuts[-1] if cuts and cuts[-1] > MAX_QUESTION_CHARS // 2 else MAX_QUESTION_CHARS
+        text = head[:cut].strip()
+    return text
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A passage found by either side, with the exact dense score and BM25 (None: no match)."""
+
+    id: int
+    dense: float
+    lexical: float | None
+    dense_rank: int | None  # 0-based rank on the dense side; None when outside its list
+    lexical_rank: int | None
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    return (values - lo) / (hi - lo) if hi > lo else np.ones_like(values)
+
+
+def fuse(cands: Sequence[Candidate], fusion: dict[str, Any]) -> list[tuple[int, float]]:
+    """Fused (id, score) best first.
+
+    Methods: "dense", "lexical", "rrf" (1/(rrf_k + rank) summed), "weighted"
+    (dense_weight x min-max(dense) + (1 - dense_weight) x BM25 / max BM25). When the lexical
+    side matched nothing (e.g. an English question over Chinese text) every method falls
+    back to the dense order, so the lexical side cannot drag it down.
+    """
+    if not cands:
+        return []
+    method = fusion.get("method", "weighted")
+    ids = [c.id for c in cands]
+    dense = np.array([c.dense for c in cands], dtype=np.float64)
+    lex = np.array([c.lexical or 0.0 for c in cands], dtype=np.float64)
+    if method == "lexical" and lex.max() > 0:
+        score = lex + 1e-6 * dense  # ties (and unmatched passages) broken by the dense score
+    elif method == "rrf" and lex.max() > 0:
+        k = float(fusion.get("rrf_k", 60))
+        score = np.array([
+            (1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0)
+            + (1.0 / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0)
+            for c in cands
+        ])
+        score += 1e-9 * dense
+    elif method == "weighted" and lex.max() > 0:
+        w = float(fusion.get("dense_weight", 0.5))
+        score = w * _minmax(dense) + (1.0 - w) * lex / lex.max()
+    else:
+        score = dense
+    order = np.argsort(-score, kind="stable")
+    return [(ids[i], float(score[i])) for i in order]
+
+
+def candidates(index: Any, question: str, *, depth: int, date: str | None = None,
+               page: int | None = None, article_id: str | None = None,
+               query_vector: np.ndarray | None = None) -> list[Candidate]:
+    """The union of the top `depth` dense and lexical passages, each with both scores."""
+    filtered = date is not None or page is not None or article_id is not None
+    allowed = index.store.passage_ids(date=date, page=page, article_id=article_id) if filtered else None
+    if filtered and not allowed:
+        return []
+    lexical = index.store.search(question, limit=depth, date=date, page=page, article_id=article_id)
+    if query_vector is None:
+        query_vector = index.embedder.embed_queries([question])[0]
+    dense = index.vectors.search(query_vector, depth, ids=allowed)
+    dense_rank = {pid: r for r, (pid, _) in enumerate(dense)}
+    dense_score = dict(dense)
+    lex_rank = {int(pid): r for r, (pid, _) in enumerate(lexical)}
+    lex_score = {int(pid): float(s) for pid, s in lexical}
+    missing = [pid for pid in lex_score if pid not in dense_score]
+    if missing:
+        # Exact cosine for lexical-only candidates, so fusion compares like with like.
+        vecs = index.vectors.vectors(missing)
+        dense_score.update(zip(missing, (vecs @ query_vector).tolist()))
+    ids = list(dense_rank) + missing
+    return [Candidate(pid, float(dense_score[pid]), lex_score.get(pid), dense_rank.get(pid),
+                      lex_rank.get(pid)) for pid in ids]
+
+
+def _overlaps(a: Any, b: Any) -> bool:
+    return a.article_id == b.article_id and a.start < b.end and b.start < a.end
+
+
+def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None = None,
+             page: int | None = None, article_id: str | None = None,
+             fusion: dict[str, Any] | None = None) -> list[Hit]:
+    """The `k` best passages for `question`, dense and lexical candidates fused.
+
+    Args:
+        question: any text; cut to MAX_QUESTION_CHARS. QuestionError when empty.
+        k: number of hits.
+        index: an Index; None uses `qa.index.default_index()`.
+        date, page, article_id: restrict both sides to these passages.
+        fusion: override the index's fusion settings (benchmarks).
+    Returns:
+        Hits ranked 1..k; a passage overlapping a better one of the same article is skipped.
+    """
+    text = clean_question(question)
+    if k <= 0:
+        return []
+    if index is None:
+        from qa.index import default_index
+
+        index = default_index()
+    settings = {**index.settings["fusion"], **(fusion or {})}
+    depth = max(int(settings.get("depth", 50)), 2 * k)
+    cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id)
+    by_id = {c.id: c for c in cands}
+    hits: list[Hit] = []
+    chosen: list[Any] = []
+    articles: dict[str, Any] = {}
+    for pid, score in fuse(cands, settings):
+        passage = index.store.passage(pid)
+        if any(_overlaps(passage, p) for p in chosen):
+            continue
+        chosen.append(passage)
+        if passage.article_id not in articles:
+            articles[passage.article_id] = index.store.article(passage.article_id)
+        c = by_id[pid]
+        hits.append(Hit(passage, articles[passage.article_id], len(hits) + 1, score,
+                        c.dense, c.lexical))
+        if len(hits) == k:
+            break
+    return hits
+
+
+def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
+                   ks: Sequence[int] = (1, 5), fusion: dict[str, Any] | None = None) -> dict[int, float]:
+    """Share of questions whose gold answer (any of them, compacted) is in a top-k passage.
+
+    `items` are (question, answers) pairs; returns {k: recall}.
+    """
+    from qa.text import compact
+
+    top = max(ks)
+    found = {k: 0 for k in ks}
+    n = 0
+    for question, answers in items:
+        n += 1
+        golds = [compact(a) for a in answers if compact(a)]
+        hits = retrieve(question, k=top, index=index, fusion=fusion)
+        first = next((h.rank for h in hits
+                      if any(g in compact(h.passage.text) for g in golds)), None)
+        for k in ks:
+            found[k] += first is not None and first <= k
+    return {k: found[k] / n if n else 0.0 for k in ks}
+
+
+__all__ = ["Candidate", "MAX_QUESTION_CHARS", "candidates", "clean_question", "fuse",
+           "passage_recall", "retrieve"]
