@@ -32,7 +32,7 @@ _FROM_HEAD = re.compile(rf"^[（(]\s*(?:上接|紧接|接)\s*((?:第\s*)?{_NUM}\
 # "…风情。 全媒体记者 吕斌 摄" or "（张明 摄）": the photographer's credit ending a caption.
 _CREDIT_RE = re.compile(
     rf"(?:^|\s+|(?<=[。！？”）)]))[（(]?\s*(?:{_ROLE}\s*)?"
-    rf"(?P<names>[{_CJK}·]{{2,6}}(?:\s+[{_CJK}·]{{2,6}}){{0,3}})\s*摄\s*[）)]?$"
+    rf"(?P<names>[{_CJK}·]{{2,6}}(?:\s+[{_CJK}·]{{2,6}}){{0,3}})\s*/?\s*摄\s*[）)]?$"
 )
 
 _SENTENCE_END = "。！？!?…"
@@ -93,6 +93,7 @@ def parse_byline(line: str) -> tuple[str, ...] | None:
     if glyph:
         s = s[1:].strip()
     s = re.sub(r"\s*(?:报道|摄影报道)$", "", s)
+    s = re.sub(rf"({_ROLE})\s*[：:]\s*", r"\1 ", s)  # "记者：张明"
     if not s or len(s) > 60:
         return None
     groups: list[list[str]] = []

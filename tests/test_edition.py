@@ -199,6 +199,42 @@ def test_page_without_a_recognizable_article_is_one_untitled_article() -> None:
     assert a.title == "秋天的青溪河边"
 
 
+def test_headline_first_page_opening_mid_article_with_colon_bylines() -> None:
+    text = (
+        "的工作人员说，今年的游客量比去年\n增长了三成。\n\n青溪新开通两条公交线路\n\n记者：王芳\n\n"
+        "本报讯 11 月 16 日起，青溪市新开通\n两条公交线路。（下转第三版）\n\n全市中小学开展消防演练\n\n"
+        "记者：何静\n\n本报讯 11 月 9 日是全国消防日，全市\n中小学同时开展消防疏散演练。\n"
+    )
+    rest, bus, drill = parse_page(text)
+    assert (rest.headline, rest.byline, rest.body) == ("", (), "的工作人员说，今年的游客量比去年增长了三成。")
+    assert (bus.headline, bus.byline, bus.continued_to) == ("青溪新开通两条公交线路", ("记者 王芳",), "第三版")
+    assert bus.body == "本报讯 11 月 16 日起，青溪市新开通两条公交线路。"
+    assert (drill.headline, drill.byline) == ("全市中小学开展消防演练", ("记者 何静",))
+
+
+def test_indented_paragraphs_and_headlines_flush_under_the_body() -> None:
+    text = (
+        "★ 记者 李明\n\u3000\u3000本报讯 昨天，青溪市举行\n秋季招聘会。\n\u3000\u3000据统计，共有 200 家企业参加，\n"
+        "提供岗位 5000 余个。\n青溪秋季招聘会举行\n★ 记者 赵六\n\u3000\u3000本报讯 今天上午，青溪大桥\n正式通车。\n"
+    )
+    fair, bridge = parse_page(text)
+    assert fair.headline == "青溪秋季招聘会举行" and fair.byline == ("记者 李明",)
+    assert fair.body == "本报讯 昨天，青溪市举行秋季招聘会。\n据统计，共有 200 家企业参加，提供岗位 5000 余个。"
+    assert (bridge.headline, bridge.body) == ("", "本报讯 今天上午，青溪大桥正式通车。")
+
+
+def test_photo_credit_variants() -> None:
+    (photo,) = parse_page("夕阳下的青溪大桥。张三/摄\n")
+    assert (photo.kind, photo.body, photo.photographer) == ("photo", "夕阳下的青溪大桥。", "张三")
+    (photo,) = parse_page("金秋银杏美\n\n市民在银杏大道拍照留念。\n\n全媒体记者 李四 王五 摄\n")
+    assert (photo.headline, photo.body, photo.photographer) == ("金秋银杏美", "市民在银杏大道拍照留念。", "李四 王五")
+
+
+def test_a_title_on_top_of_an_unsigned_page_heads_it() -> None:
+    (a,) = parse_page("青溪的秋天\n\n秋天的青溪河边，芦苇已经泛黄，\n早起的人们沿着河堤慢慢走着。\n")
+    assert (a.headline, a.body) == ("青溪的秋天", "秋天的青溪河边，芦苇已经泛黄，早起的人们沿着河堤慢慢走着。")
+
+
 def test_blank_text_parses_to_nothing() -> None:
     assert parse_page("") == [] and parse_page("\n \n\u3000\n") == []
 
