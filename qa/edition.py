@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,15 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
         raise InputError(f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page or a .jsonl of articles")
     text = _decode(p)
     meta_date, meta_page = _metadata(p)
-    use_date = _check_date(date if date is not None else meta_date, p)
-    use_page = int(page) if page is not None else meta_page
+    if date is not None:
+        _check_date(date, p)
+    if page is not None and (not isinstance(page, int) or page < 0):
+        raise InputError(f"{p.name}: page must be a whole number >= 0, not {page!r}")
     if suffix == ".jsonl":
-        return articles_from_jsonl(text, date=use_date, page=use_page, source=p.name, override=date is not None or page is not None)
-    return parse_page(text, date=use_date, page=use_page)
+        return articles_from_jsonl(
+            text, date=date, page=page, default_date=_check_date(meta_date, p), default_page=meta_page, source=p.name
+        )
+    return parse_page(text, date=date if date is not None else _check_date(meta_date, p), page=meta_page if page is None else page)
 
 
 def _decode(p: Path) -> str:
@@ -109,19 +114,26 @@ def _metadata(p: Path) -> tuple[str, int]:
     return (m_date.group(1) if m_date else ""), (int(m_page.group(1)) if m_page else 0)
 
 
-def _check_date(date: str, p: Path | None = None) -> str:
+def _check_date(date: str, where: Path | str = "") -> str:
     if date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        where = f"{p.name}: " if p else ""
-        raise InputError(f"{where}date '{date}' is not YYYY-MM-DD")
+        prefix = f"{where.name if isinstance(where, Path) else where}: " if where else ""
+        raise InputError(f"{prefix}date '{date}' is not YYYY-MM-DD")
     return date
 
 
 def articles_from_jsonl(
-    text: str, *, date: str = "", page: int = 0, source: str = "<jsonl>", override: bool = False
+    text: str,
+    *,
+    date: str | None = None,
+    page: int | None = None,
+    default_date: str = "",
+    default_page: int = 0,
+    source: str = "<jsonl>",
 ) -> list[Article]:
     """Structured articles, one JSON object a line: headline, byline (string or list), body,
     and optional date, page, kicker, section, kind, subheads, continued_to/from, photographer.
-    A line's own date/page win over the defaults unless `override` is set."""
+
+    `date`/`page` given here win over a line's own; a line's own win over the defaults."""
     out: list[Article] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -133,13 +145,17 @@ def articles_from_jsonl(
             raise InputError(f"{where}: not valid JSON ({exc.args[0]})") from exc
         if not isinstance(obj, dict):
             raise InputError(f"{where}: expected a JSON object with headline, byline, body")
-        out.append(_jsonl_article(obj, where, date, page, override, len(out) + 1))
+        fields, own_date, own_page = _jsonl_fields(obj, where)
+        use_date = date if date is not None else (own_date or default_date)
+        use_page = page if page is not None else (own_page or default_page)
+        out.append(_article(fields, date=_check_date(use_date), page=use_page, n=len(out) + 1))
     if not out:
         raise InputError(f"{source} has no articles")
     return out
 
 
-def _jsonl_article(obj: dict[str, Any], where: str, date: str, page: int, override: bool, n: int) -> Article:
+def _jsonl_fields(obj: dict[str, Any], where: str) -> tuple[dict[str, Any], str, int]:
+    """Article fields of one JSONL object, with its own date and page ("" and 0 when absent)."""
     def text(key: str) -> str:
         value = obj.get(key) or ""
         if not isinstance(value, str):
@@ -162,9 +178,8 @@ def _jsonl_article(obj: dict[str, Any], where: str, date: str, page: int, overri
     subheads = obj.get("subheads") or []
     if not isinstance(subheads, list):
         raise InputError(f"{where}: 'subheads' must be a list of strings")
-    own_date = "" if override else text("date")
     try:
-        own_page = 0 if override else int(obj.get("page") or 0)
+        own_page = int(obj.get("page") or 0)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where}: 'page' must be a number") from exc
     fields = {
@@ -173,7 +188,7 @@ def _jsonl_article(obj: dict[str, Any], where: str, date: str, page: int, overri
         "continued_to": text("continued_to"), "continued_from": text("continued_from"),
         "photographer": text("photographer"),
     }
-    return _article(fields, date=_check_date(own_date or date), page=own_page or page, n=n)
+    return fields, _check_date(text("date"), where), own_page
 
 
 # ---------------------------------------------------------------- display
@@ -186,26 +201,32 @@ def format_articles(articles: list[Article]) -> str:
     for n, a in enumerate(articles, 1):
         title = a.headline or f"[{a.title}]"
         byline = "; ".join(a.byline) or (f"{a.photographer} 摄" if a.photographer else "")
-        jump = "; ".join(x for x in (a.continued_from and f"from {a.continued_from}", a.continued_to and f"to {a.continued_to}") if x)
-        rows.append((str(n), a.kind, _clip(title, 34), _clip(byline, 30), str(len(a.body)), jump))
-    widths = [max(ot.width(r[c]) for r in rows) for c in range(len(header))]
+        jumps = (a.continued_from and f"from {a.continued_from}", a.continued_to and f"to {a.continued_to}")
+        rows.append((str(n), a.kind, _clip(title, 44), _clip(byline, 40), str(len(a.body)), "; ".join(j for j in jumps if j)))
+    widths = [max(_cols(r[c]) for r in rows) for c in range(len(header))]
+    right = {0, 4}  # numbers
     lines = []
     for r in rows:
-        cells = [cell + " " * int(2 * (widths[c] - ot.width(cell))) for c, cell in enumerate(r)]
-        cells[0], cells[4] = r[0].rjust(int(2 * widths[0])), r[4].rjust(int(2 * widths[4]))
+        pads = [" " * (widths[c] - _cols(cell)) for c, cell in enumerate(r)]
+        cells = [pads[c] + cell if c in right else cell + pads[c] for c, cell in enumerate(r)]
         lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "-" * int(2 * sum(widths) + 2 * (len(widths) - 1)))
+    lines.insert(1, "-" * (sum(widths) + 2 * (len(widths) - 1)))
     if any(not a.headline for a in articles):
         lines.append("[...] = no printed headline; title derived from the lead")
     return "\n".join(lines)
 
 
-def _clip(text: str, limit: float) -> str:
-    if ot.width(text) <= limit:
+def _cols(text: str) -> int:
+    """Terminal columns: wide (CJK) characters take two, everything else (curly quotes too) one."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _clip(text: str, limit: int) -> str:
+    if _cols(text) <= limit:
         return text
     out = ""
     for ch in text:
-        if ot.width(out + ch) > limit - 1:
+        if _cols(out + ch) > limit - 1:
             break
         out += ch
     return out + "…"

@@ -104,8 +104,7 @@ def _title_like(lines: list[str]) -> bool:
         and len(text) <= 60
         and all(len(line) <= 40 for line in lines)
         and not any(p in text for p in "。；;")
-        and text[-1] not in "，、：,:（(《“‘—-"
-        and not ot.ends_sentence(text.rstrip("！？!?"))
+        and text[-1] not in "，、：,:（(《“‘—-…"  # a headline may end in ！ or ？, never mid-clause
         and not ot.is_lead(text)
     )
 

@@ -281,6 +281,10 @@ def test_jsonl_lines_keep_their_own_date_and_page_by_default(tmp_path: Path) -> 
     lib, run, _ = load_edition(path)
     assert (lib.date, lib.page) == ("", 0)
     assert (run.date, run.page) == ("2020-11-15", 3)
+    named = tmp_path / "edition-2020-11-14-p05.jsonl"  # the file name is a default only
+    shutil.copy(DATA / "page_articles.jsonl", named)
+    lib, run, _ = load_edition(named, page=7)
+    assert [(a.date, a.page) for a in (lib, run)] == [("2020-11-14", 7), ("2020-11-15", 7)]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +295,9 @@ def test_jsonl_lines_keep_their_own_date_and_page_by_default(tmp_path: Path) -> 
         ('{"byline": "记者 张三"}\n', "needs a headline or a body"),
         ('{"headline": "a", "kind": "video"}\n', "kind 'video'"),
         ('{"headline": "a", "byline": 3}\n', "'byline' must be"),
-        ('{"headline": "a", "date": "14/11/2020"}\n', "not YYYY-MM-DD"),
+        ('{"headline": "a", "date": "14/11/2020"}\n', "bad.jsonl line 1: date '14/11/2020' is not YYYY-MM-DD"),
+        ('{"headline": "a", "page": "p3"}\n', "'page' must be a number"),
+        ("\n\n", "is empty"),
     ],
 )
 def test_bad_jsonl(tmp_path: Path, content: str, message: str) -> None:
@@ -352,6 +358,8 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
         load_edition(tmp_path)
     with pytest.raises(InputError, match="not YYYY-MM-DD"):
         load_edition(DATA / "page_plain.txt", date="2020/11/14")
+    with pytest.raises(InputError, match="page must be a whole number"):
+        load_edition(DATA / "page_plain.txt", page=-1)
 
 
 # ---------------------------------------------------------------- ids and display
