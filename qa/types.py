@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -69,16 +70,22 @@ class Article:
         return cls(**kw)
 
 
-def derive_title(body: str, limit: int = 24) -> str:
-    """A display title from an article's lead: its first clause, without the 本报讯 dateline."""
-    text = body.strip()
-    for prefix in ("本报讯",):
-        if text.startswith(prefix):
-            text = text[len(prefix):].lstrip(" ：:　")
-    for stop in "。！？；，,":
-        cut = text.find(stop)
-        if 0 < cut <= limit:
-            return text[:cut]
+_LEAD_TIME = re.compile(
+    r"^(本报讯|近日|日前|昨日|今日|今天|昨天|[\d\s０-９]+年)?[\d\s]*(月[\d\s]*日?)?(上午|下午|晚上|晚间|凌晨)?$"
+)
+
+
+def derive_title(body: str, limit: int = 32) -> str:
+    """A display title from an article's lead: its first clause that is not a dateline.
+
+    "本报讯 11 月 13 日下午，我市召开…会议，…" gives "我市召开…会议".
+    """
+    lead = body.strip().split("\n", 1)[0]
+    if lead.startswith("本报讯"):
+        lead = lead[len("本报讯"):]
+    first_sentence = re.split(r"[。！？!?；]", lead, maxsplit=1)[0]
+    clauses = [c.strip(" 　：:") for c in re.split(r"[，,]", first_sentence)]
+    text = next((c for c in clauses if c and not _LEAD_TIME.match(c)), first_sentence.strip())
     return text[:limit] + ("…" if len(text) > limit else "")
 
 

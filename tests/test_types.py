@@ -24,8 +24,9 @@ def test_article_round_trip_through_json():
 
 def test_title_is_derived_from_the_lead_when_no_headline():
     a = _article(headline="", body="本报讯 11 月 13 日下午，我市召开健康义乌暨综合医改领导小组工作会议。")
-    assert a.title == "11 月 13 日下午"
-    assert derive_title("一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十", limit=10) == "一二三四五六七八九十…"
+    assert a.title == "我市召开健康义乌暨综合医改领导小组工作会议"
+    assert derive_title("近日，浙江省政府办公厅下发通知，小镇入榜。") == "浙江省政府办公厅下发通知"
+    assert derive_title("一二三四五六七八九十一二三四五六七八九十。", limit=10) == "一二三四五六七八九十…"
     assert derive_title("") == ""
 
 
