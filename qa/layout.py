@@ -53,12 +53,16 @@ def _units(text: str) -> list[_Unit]:
             units.append(_Unit("text", block.copy()))
             block.clear()
 
-    for raw in text.splitlines():
+    raws = text.splitlines()
+    indented = [raw.startswith(("\u3000", "  ", "\t")) for raw in raws]
+    # Indentation marks paragraphs only where some lines have it; a margin on every line says nothing.
+    marks = sum(indented) < 0.5 * sum(1 for raw in raws if raw.strip())
+    for raw, indent in zip(raws, indented):
         line = raw.strip()
         if not line:
             flush()
             continue
-        if raw.startswith(("\u3000", "  ", "\t")):
+        if indent and marks:
             flush()  # an indented line opens a paragraph, as a blank line may
         groups = ot.parse_byline(line)
         jump = ot.jump_line(line)
@@ -90,8 +94,7 @@ def _captions(units: list[_Unit]) -> list[_Unit]:
         lines = u.lines
         if not credit[0] and out and out[-1].kind == "text":
             lines = out.pop().lines + [""] + lines
-        caption = ot.split_credit(ot.reflow(lines))
-        assert caption is not None
+        caption = ot.split_credit(ot.reflow(lines)) or credit
         out.append(_Unit("caption", lines, caption))
     return out
 
