@@ -131,6 +131,12 @@ def test_sample_paragraphs_split_only_where_sentences_end(sample: list[Article])
 # ---------------------------------------------------------------- other layouts
 
 
+def test_the_sample_rearranged_headline_first_parses_the_same(sample: list[Article]) -> None:
+    """The sample's own text with every headline moved above its byline: same eight items."""
+    moved = load_edition(DATA / "page_sample_headline_first.txt", date="2020-11-14", page=1)
+    assert [a.to_dict() for a in moved] == [a.to_dict() for a in sample]
+
+
 def test_headline_first_with_square_glyph() -> None:
     parks, rice = _page("page_headline_first.txt")
     assert parks.headline == "市区新增三处口袋公园" and parks.kicker == ""
