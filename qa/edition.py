@@ -76,25 +76,30 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
 
 
 def _decode(p: Path) -> str:
+    """utf-8 (with or without BOM), a few damaged bytes tolerated; else gb18030 (GBK); utf-16 with a BOM."""
     data = p.read_bytes()
     if not data.strip():
         raise InputError(f"{p.name} is empty; give an edition page with text")
+    binary = InputError(f"{p.name} looks like a binary file, not text; give a .txt or .jsonl edition")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings: tuple[str, ...] = ("utf-16",)
+        candidates = [data.decode("utf-16", errors="replace")]
+    elif b"\x00" in data:
+        raise binary
     else:
-        if b"\x00" in data:
-            raise InputError(f"{p.name} looks like a binary file, not text; give a .txt or .jsonl edition")
-        encodings = ("utf-8-sig", "gb18030")
-    for enc in encodings:
+        utf8 = data.decode("utf-8-sig", errors="replace")
+        # GBK text read as utf-8 breaks on nearly every character; an OCR'd utf-8 page with a
+        # damaged byte or two is still that page, and gb18030 would turn it into other characters.
+        candidates = [utf8] if utf8.count("\ufffd") <= max(2, len(utf8) // 1000) else []
         try:
-            text = data.decode(enc)
+            candidates.append(data.decode("gb18030"))
         except UnicodeDecodeError:
-            continue
-        controls = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f")
-        if controls > max(2, len(text) // 100):
-            raise InputError(f"{p.name} looks like a binary file, not text; give a .txt or .jsonl edition")
-        return text
-    raise InputError(f"{p.name}: cannot decode as {' or '.join(encodings)}; save it as UTF-8")
+            pass
+    if not candidates:
+        raise InputError(f"{p.name}: cannot decode as utf-8 or gb18030 (GBK); save it as UTF-8")
+    text = candidates[0]
+    if sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f") > max(2, len(text) // 100):
+        raise binary
+    return text
 
 
 _NAME_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")

@@ -338,6 +338,22 @@ def test_gbk_and_utf8_bom_files_decode(tmp_path: Path) -> None:
         assert [a.to_dict() for a in load_edition(path)] == expected
 
 
+def test_a_damaged_byte_in_a_utf8_page_is_replaced_not_misread_as_gbk(tmp_path: Path) -> None:
+    data = (DATA / "page_headline_first.txt").read_bytes()
+    at = data.index("口袋公园".encode())
+    path = tmp_path / "damaged.txt"
+    path.write_bytes(data[:at] + b"\xff" + data[at + 3:])
+    (first, _) = load_edition(path)
+    assert first.headline == "市区新增三处\ufffd袋公园"
+
+
+def test_utf16_with_bom_decodes(tmp_path: Path) -> None:
+    text = (DATA / "page_headline_first.txt").read_text(encoding="utf-8")
+    path = tmp_path / "page16.txt"
+    path.write_bytes(text.encode("utf-16"))
+    assert [a.headline for a in load_edition(path)] == ["市区新增三处口袋公园", "青溪稻米喜获丰收"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -346,7 +362,7 @@ def test_gbk_and_utf8_bom_files_decode(tmp_path: Path) -> None:
         ("image.txt", bytes(range(256)) * 4, "looks like a binary file"),
         ("page.pdf", "新闻".encode(), r"unsupported file type '\.pdf'"),
         ("page", "新闻".encode(), r"unsupported file type '\(none\)'"),
-        ("latin.txt", bytes([0x81, 0x20]) * 10, r"cannot decode as utf-8-sig or gb18030"),
+        ("latin.txt", bytes([0x81, 0x20]) * 10, r"cannot decode as utf-8 or gb18030 \(GBK\); save it as UTF-8"),
     ],
 )
 def test_bad_files_raise_one_line_input_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
