@@ -78,7 +78,7 @@ def citation_label(citation: Citation) -> str:
 def _cite_line(n: int, article: Article) -> str:
     meta = article_meta(article)
     meta_html = f' <span class="qa-meta">{meta}</span>' if meta else ""
-    return (f'<div class="qa-cite" data-n="{int(n)}"><span class="qa-n">[{int(n)}]</span> '
+    return (f'<div class="qa-cite"><span class="qa-n">[{int(n)}]</span> '
             f'<b class="qa-title">{escape(article.title)}</b>{meta_html}</div>')
 
 

@@ -56,6 +56,7 @@ CSS = """
 .qa-cites { margin: 0.3em 0 0.2em 0; padding-left: 1.4em; }
 .qa-cites blockquote.qa-extract { margin: 0.2em 0; padding: 0.2em 0.6em; border-left: 3px solid #d0a000; }
 .qa-cite { font-size: 0.86em; opacity: 0.85; }
+.qa-cites li { cursor: pointer; }
 .qa-meta { opacity: 0.8; }
 mark { background: #ffe066; color: inherit; padding: 0 1px; }
 #qa-source .qa-source-body { max-height: 62vh; overflow-y: auto; padding-right: 0.5em; }
@@ -83,6 +84,23 @@ SCROLL_JS = f"""
   }};
   requestAnimationFrame(() => go(20));
 }}
+"""
+
+# Runs once on page load: clicking a citation of the latest answer in the chat selects it in the
+# citation picker, which switches the source panel.
+PAGE_JS = """
+() => {
+  document.addEventListener('click', (ev) => {
+    const item = ev.target.closest && ev.target.closest('#qa-chat .qa-cites li');
+    if (!item) return;
+    const bots = document.querySelectorAll('#qa-chat [data-testid=bot]');
+    if (!bots.length || !bots[bots.length - 1].contains(item)) return;
+    const num = item.querySelector('.qa-n');  // "[2]"; the chat's sanitizer drops data-* attributes
+    const n = num ? num.textContent.replace(/[^0-9]/g, '') : '';
+    const input = n && document.querySelector('#qa-picker input[value="' + n + '"]');
+    if (input && !input.checked) input.click();
+  });
+}
 """
 
 
@@ -280,6 +298,9 @@ def _safe_articles(index: Any) -> list:
 def warm_up(index: Any) -> None:
     """Load the model and caches with one question so the first user does not wait."""
     try:
+        from qa.answer import warm
+
+        warm(index)  # sentence vectors of every article, computed once
         _ask(FALLBACK_EXAMPLES[0], index=index, history=(), date=None, page=None)
     except Exception:  # a failing warm-up shows up on the first real question, with a message
         log.exception("warm-up question failed")
@@ -296,7 +317,7 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
     # Two workers for two cores: the model is shared, sessions are independent.
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, ssr_mode=False,
-                css=CSS, quiet=quiet, show_error=False, footer_links=["api"])
+                css=CSS, js=PAGE_JS, quiet=quiet, show_error=False, footer_links=["api"])
     url = demo.local_url or f"http://{host}:{port}/"
     _warm_server(url)
     if not prevent_thread_lock:
