@@ -70,9 +70,11 @@ def article_meta(article: Article) -> str:
     return " · ".join(parts)
 
 
-def citation_label(citation: Citation) -> str:
-    """Plain-text label for the citation picker: "[n] title"."""
-    return f"[{citation.n}] {citation.article.title}"
+def citation_label(citation: Citation, *, lead: int = 14) -> str:
+    """Plain-text label for the citation picker: "[n] title: start of the extract…"."""
+    text = " ".join(citation.extract.split())
+    start = text[:lead] + ("…" if len(text) > lead else "")
+    return f"[{citation.n}] {citation.article.title}: {start}" if start else f"[{citation.n}] {citation.article.title}"
 
 
 def _cite_line(n: int, article: Article) -> str:

@@ -361,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--index", metavar="DIR", help="index folder (default: index/default, built if missing)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qa").setLevel(logging.INFO)
     try:
         serve(host=args.host, port=args.port, index_dir=args.index)
     except QAError as exc:

@@ -174,4 +174,5 @@ def test_clip_question_and_language():
     assert cut and len(text) == render.MAX_QUESTION_CHARS
     assert render.is_english("How long is it?") and not render.is_english("植物园 route 多长？")
     assert not render.is_english("123？")
-    assert render.citation_label(cite(2)) == "[2] 2020年义乌国际半程马拉松今日开跑"
+    assert render.citation_label(cite(2)) == "[2] 2020年义乌国际半程马拉松今日开跑: 参赛选手将进入义乌植物园，在…"
+    assert render.citation_label(cite(2, extract="")) == "[2] 2020年义乌国际半程马拉松今日开跑"
