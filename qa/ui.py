@@ -195,6 +195,19 @@ def _source_for(answer: Answer | None, n: Any) -> str:
     return render.render_source(chosen, related=answer.no_answer)
 
 
+def respond(index: Any, question: str, date: Any, page: Any, session: Session | None) -> tuple:
+    """The chat's submit handler: (messages, session, textbox, picker, source panel, passages)."""
+    page_value = _filter_value(page)
+    session, answer = answer_turn(index, question, session, date=_filter_value(date),
+                                  page=int(page_value) if page_value is not None else None)
+    if answer is None:  # a prompt or an error: keep the panels of the last answer
+        return list(session.messages), session, "", gr.skip(), gr.skip(), gr.skip()
+    choices = [(render.citation_label(c), str(c.n)) for c in render.source_citations(answer)]
+    return (list(session.messages), session, "",
+            gr.update(choices=choices, value=choices[0][1] if choices else None),
+            _source_for(answer, 1), render.render_hits(answer.hits))
+
+
 def build_app(index: Any) -> gr.Blocks:
     """The Blocks app over a loaded index (not launched; see `serve`)."""
     editions = editions_of(index)
@@ -206,16 +219,8 @@ def build_app(index: Any) -> gr.Blocks:
     if len(editions) > 6:
         where += f" and {len(editions) - 6} more pages"
 
-    def respond(question: str, date: str, page: Any, session: Session | None):
-        page_value = _filter_value(page)
-        session, answer = answer_turn(index, question, session, date=_filter_value(date),
-                                      page=int(page_value) if page_value is not None else None)
-        if answer is None:  # a prompt or an error: keep the panels of the last answer
-            return list(session.messages), session, "", gr.skip(), gr.skip(), gr.skip()
-        choices = [(render.citation_label(c), str(c.n)) for c in render.source_citations(answer)]
-        return (list(session.messages), session, "",
-                gr.update(choices=choices, value=choices[0][1] if choices else None),
-                _source_for(answer, 1), render.render_hits(answer.hits))
+    def on_submit(question: str, date: str, page: Any, session: Session | None) -> tuple:
+        return respond(index, question, date, page, session)
 
     def choose(n: Any, session: Session | None) -> str:
         return _source_for(session.answer if session else None, n)
@@ -280,7 +285,7 @@ def build_app(index: Any) -> gr.Blocks:
 
         outputs = [chat, session, question, picker, source, hits_html]
         for trigger in (question.submit, send.click):
-            trigger(respond, [question, date_box, page_box, session], outputs,
+            trigger(on_submit, [question, date_box, page_box, session], outputs,
                     api_visibility="private").then(None, js=SCROLL_JS)
         picker.input(choose, [picker, session], [source], api_visibility="private").then(None, js=SCROLL_JS)
         clear_btn.click(clear, None, outputs, api_visibility="private", queue=False)

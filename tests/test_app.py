@@ -117,6 +117,18 @@ def test_filters_follow_the_editions():
     assert ui.editions_of(FakeIndex([ARTICLE, other])) == [("2020-11-14", 1), ("2020-11-15", 2)]
 
 
+def test_respond_passes_filters_and_fills_panels(fake_ask):
+    messages, session, box, picker, source, hits = ui.respond(FakeIndex(), "植物园？", "2020-11-14", "1", None)
+    assert fake_ask.calls[-1]["date"] == "2020-11-14" and fake_ask.calls[-1]["page"] == 1
+    assert box == "" and len(messages) == 2 and session.answer is not None
+    assert picker["choices"][0][1] == "1" and picker["value"] == "1"
+    assert "qa-span" in source and "2020年义乌国际半程马拉松今日开跑" in source
+    ui.respond(FakeIndex(), "植物园？", ui.ALL, ui.ALL, session)
+    assert fake_ask.calls[-1]["date"] is None and fake_ask.calls[-1]["page"] is None
+    messages, session, *_ = ui.respond(FakeIndex(), "", ui.ALL, ui.ALL, session)
+    assert len(messages) == 5 and "Please type" in messages[-1]["content"]
+
+
 def test_sample_questions_or_fallback(monkeypatch, tmp_path):
     qs = ui.sample_questions()
     assert qs and all(isinstance(q, str) and q for q in qs)
