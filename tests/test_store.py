@@ -295,3 +295,20 @@ def test_concurrent_readers(store: Store) -> None:
         t.join()
     assert not errors
     assert len(results) == 100 and all(r == expected for r in results)
+
+
+def test_question_words_are_dropped_from_queries() -> None:
+    q = fts_query("义乌绿色动力小镇的规划面积是多少？")
+    assert '"规划"' in q and '"多少"' not in q and '"的"' not in q and '"是"' not in q
+    assert '"what"' not in fts_query("What is the planned area?")
+    assert fts_query("是什么") != ""  # only question words: keep them rather than search nothing
+
+
+def test_lead_boost_favours_first_passages(store: Store) -> None:
+    _fill(store)
+    first = {p.id for p in store.passages(store.passage_ids()) if p.start == 0}
+    plain = dict(store.search("小镇", limit=100, lead_boost=1.0))
+    boosted = dict(store.search("小镇", limit=100, lead_boost=1.5))
+    for pid, score in plain.items():
+        expected = score * 1.5 if pid in first else score
+        assert boosted[pid] == pytest.approx(expected)
