@@ -187,16 +187,42 @@ def test_load_squad_rejects_other_json(tmp_path):
         load_squad(path)
 
 
+def test_bench_squad_limit_with_stand_ins(hash_embedder):
+    fake = FakeAsk()
+    fake.canned = {}
+
+    def ask(question, *, index=None, history=None, k=5):
+        fake.calls.append((question, history, k))
+        return Answer(question, question, no_answer=True)
+
+    report = bench_squad(DATA / "squad_small.json", limit=2, progress=False, model=hash_embedder, ask_fn=ask)
+    assert [r.id for r in report.questions] == ["T0_Q0", "T0_Q1"]
+    assert report.metrics["questions"] == 2 and report.metrics["articles"] == 3
+    assert report.metrics["false_no_answer_rate"] == 1.0
+    with pytest.raises(InputError):
+        bench_squad(DATA / "squad_small.json", limit=0, progress=False, model=hash_embedder, ask_fn=ask)
+
+
 @pytest.mark.slow
-def test_bench_squad_end_to_end():
-    pytest.importorskip("qa.answer")
-    report = bench_squad(DATA / "squad_small.json", k=5, progress=False)
+def test_bench_squad_end_to_end(embedder):
+    report = bench_squad(DATA / "squad_small.json", k=5, progress=False, model=embedder)
     m = report.metrics
     assert m["questions"] == 11 and m["articles"] == 3 and m["passages"] >= 3
-    assert m["build_seconds"] > 0
+    assert m["build_seconds"] > 0 and m["warm_seconds"] >= 0
     assert m["article_hit@5"] == 1.0  # three paragraphs, five hits: every article is retrieved
     assert m["article_hit@1"] >= 0.8
     assert 0.0 <= m["short_answer_f1"] <= 1.0
     assert len(report.questions) == 11
-    limited = bench_squad(DATA / "squad_small.json", limit=2, progress=False)
-    assert [r.id for r in limited.questions] == ["T0_Q0", "T0_Q1"]
+
+
+@pytest.mark.slow
+def test_evaluate_real_ask_on_part_of_the_bundled_set(sample_index):
+    questions = [q for q in load_questions(sample_questions()) if q.id.startswith("green")][:2]
+    questions.append(next(q for q in load_questions(sample_questions()) if q.turns))
+    report = evaluate(questions, index=sample_index, progress=False)
+    assert len(report.questions) == 3
+    assert report.metrics["article_hit@5"] >= 0.8
+    assert all(r.error == "" for r in report.questions)
+    followup = report.questions[-1]
+    assert followup.resolved_question  # resolved against its turns
+    json.dumps(report.to_dict(), ensure_ascii=False)
