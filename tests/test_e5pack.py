@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 
 import numpy as np
@@ -62,6 +63,36 @@ def test_normalization_map_exceptions(pack):
     assert m[0x09] == m[0x0A] == m[0x0D] == m[0x200B] == m[0xFEFF] == " "
     assert m.get(0xFF5E, "\uff5e") == "\uff5e"
     assert m[0xFF21] == "A" and m[0x3000] == " "
+
+
+def test_double_array_trie_finds_every_key():
+    entries = [(b"a", 0), (b"ab", 5), (b"b", 9), ("中".encode(), 12), ("～".encode(), 20)]
+    units = e5pack._double_array(entries)
+    assert len(units) % 256 == 0
+
+    def search(key: bytes) -> list[int]:  # darts-clone common-prefix search, as SentencePiece does it
+        pos, found = units[0] >> 10, []
+        for c in key:
+            pos ^= c
+            if units[pos] & ((1 << 31) | 0xFF) != c:
+                break
+            has_leaf, pos = (units[pos] >> 8) & 1, pos ^ (units[pos] >> 10)
+            if has_leaf:
+                found.append(units[pos] & 0x7FFFFFFF)
+        return found
+
+    assert search(b"ab") == [0, 5] and search(b"b") == [9] and search(b"c") == []
+    assert search("中".encode()) == [12] and search("～".encode()) == [20]
+
+
+def test_normalizer_applies_the_pack_map(pack):
+    tok = e5pack.build_tokenizer(pack)
+
+    def reference(text: str) -> str:
+        return re.sub(" {2,}", " ", "".join(pack.norm_map.get(ord(c), c) for c in text))
+
+    for text in TOKENIZER_TEXTS + ["e\u0301 stays decomposed", "Ｈｅｌｌｏ　～", "a\x01b\tc\u200bd"]:
+        assert tok.normalizer.normalize_str(text) == reference(text), text
 
 
 def test_weights_shapes(pack):
