@@ -289,6 +289,8 @@ def build_app(index: Any) -> gr.Blocks:
                     api_visibility="private").then(None, js=SCROLL_JS)
         picker.input(choose, [picker, session], [source], api_visibility="private").then(None, js=SCROLL_JS)
         clear_btn.click(clear, None, outputs, api_visibility="private", queue=False)
+        # The chatbot's own trash icon clears the display; the session must forget too.
+        chat.clear(clear, None, outputs, api_visibility="private", queue=False)
         gr.api(api_ask, api_name="ask")
     return demo
 
