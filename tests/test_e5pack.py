@@ -180,6 +180,13 @@ def test_damaged_weights_are_detected_and_rebuilt(e5_root):
     assert _problem(folder) is None
 
 
+def test_touched_but_intact_file_is_accepted(e5_root):
+    config = e5_root / E5_NAME / "config.json"
+    stat = config.stat()
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert _problem(e5_root / E5_NAME) is None  # mtime changed: the sha256 decides
+
+
 def test_missing_file_bad_record_or_other_pack_are_detected(e5_root, tmp_path):
     record = json.loads((e5_root / E5_NAME / RECORD).read_text(encoding="utf-8"))
     folder = tmp_path / E5_NAME
