@@ -169,7 +169,6 @@ def test_api_ask_endpoint(fake_app, fake_ask):
 @pytest.mark.slow
 def test_api_ask_real_model_concurrent(sample_index):
     """The real pipeline over the sample index, two clients at once."""
-    pytest.importorskip("qa.answer")
     from gradio_client import Client
 
     demo = ui.build_app(sample_index)

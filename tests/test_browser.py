@@ -86,7 +86,6 @@ def ask(page, question: str, timeout: float = 30_000) -> float:
 
 @pytest.mark.slow
 def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
-    pytest.importorskip("qa.answer")
     page, requests = browser_page
     demo = ui.build_app(sample_index)
     url = ui.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
