@@ -28,7 +28,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (REASON, re.compile(r"为什么|为何|什么原因|原因是|怎么样|如何|怎样|怎么|\bwhy\b|\bhow\b(?! (many|much|long|big|large|far|old|tall|high|wide|deep|often))")),
     (DATE, re.compile(r"何时|什么时候|什么时间|哪天|哪一天|哪年|哪一年|哪个月|几月|几号|几日|几点|哪日|日期|\bwhen\b|what (year|date|time|day|month)|which (year|date|day|month)")),
     (QUANTITY, re.compile(r"多少|多大|多长|多高|多远|多重|多宽|多深|多久|多快|几|\bhow (many|much|long|big|large|far|old|tall|high|wide|deep)\b|what (percentage|share|proportion|number|amount)")),
-    (PERSON, re.compile(r"谁|哪位|什么人|哪个人|哪些人|哪家|哪个(公司|单位|部门|机构|团队|企业|组织)|什么(公司|单位|部门|机构|团队|企业|组织)|\bwho\b|\bwhom\b|\bwhose\b|which (company|organi[sz]ation|firm|team|department|bank|person|group)")),
+    (PERSON, re.compile(r"which (?:\w+ )?(?:leaders?|officials?|people|persons?|senators?|mayor|experts?)\b|谁|(?:哪些|哪几位)[\u4e00-\u9fff]?(?:领导|人员|官员|嘉宾|选手|专家|人)|哪位|什么人|哪个人|哪些人|哪家|哪个(公司|单位|部门|机构|团队|企业|组织)|什么(公司|单位|部门|机构|团队|企业|组织)|\bwho\b|\bwhom\b|\bwhose\b|which (company|organi[sz]ation|firm|team|department|bank|person|group)")),
     (PLACE, re.compile(r"哪里|哪儿|在哪|何处|何地|什么地方|哪个(国家|城市|地方|省|市|县|镇|区)|哪(国|省|市|县|镇)|\bwhere\b|which (country|city|place|province|town|venue|district)")),
     (YESNO, re.compile(r"吗[？?]?$|是否|会不会|是不是|能不能|有没有|^(is|are|was|were|will|does|do|did|can|has|have)\b")),
     (WHAT, re.compile(r"哪些|什么|哪个|哪项|哪种|哪|\bwhat\b|\bwhich\b")),
@@ -59,7 +59,7 @@ def answer_type(question: str) -> str:
 
 # Units the question asks for: the measure word after 多少/几, or a cue noun.
 _UNIT_HINTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"面积|多大|\barea\b|square"), r"平方|公顷|亩"),
+    (re.compile(r"面积|\barea\b|square"), r"平方|公顷|亩"),
     (re.compile(r"投资|金额|资金|贷款|总值|产值|多少钱|\binvest|\bcost|\bmoney|\bloan|\byuan\b|\bworth\b|\bvalue\b|\bfunds?\b"), r"元"),
     (re.compile(r"多长|多远|长度|距离|\bhow long\b|\bhow far\b|\blength\b|\bdistance\b|kilomet"), r"公里|千米|米"),
     (re.compile(r"多少人|几人|人数|多少名|\bpeople\b|\bparticipants?\b|\brunners?\b|\bpersons?\b"), r"人|名"),
@@ -218,7 +218,9 @@ def _quantities(norm: str, units: str) -> list[Candidate]:
         if s > 0 and norm[s - 1].isdigit():
             continue
         strength = 0.8 if has_unit else 0.35
-        if units and re.search(units, text[len(num):] if text.startswith(num) else text):
+        if units:
+            if not re.search(units, text[text.find(num) + len(num):]):
+                continue  # the question names its unit ("多少钱", "多少家"): another figure is not it
             strength += 0.5
         out.append(Candidate(s, e, strength))
     return out
@@ -265,7 +267,9 @@ def _people(norm: str) -> list[Candidate]:
     for m in re.finditer(rf"(?:记者|通讯员|摄影)\s?([{_HAN}]{{2,3}})", norm):
         out.append(Candidate(m.start(1), m.end(1), 0.5))
     for m in re.finditer(_ORG_SUFFIX, norm):
-        s = _back_extend(norm, m.start(), limit=16)
+        s = _back_extend(norm, m.start(), limit=12)
+        while s < m.start() and (norm[s].isdigit() or norm[s] in _CN_NUM):
+            s += 1  # "44个园区...": a count, not part of a name
         if m.start() - s < 2:
             continue
         inner = [k.end() for k in re.finditer(_ORG_SUFFIX, norm[s:m.start()])]

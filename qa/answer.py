@@ -1,0 +1,328 @@
+"""Cited answers: the sentences that answer a question, its short answer, confidence, no-answer.
+
+Flow of `ask`: resolve a follow-up against the history (`qa.chat`), retrieve passages
+(`qa.retrieve`), split the hit passages into whole sentences of their article bodies, score
+each sentence for the question, cite the best 1-2 consecutive sentences (at most
+EXTRACT_CHARS) and up to two more extracts from other passages, and take the short answer
+from the first extract (`qa.spans`). Every word of an Answer is a substring of the edition.
+
+Sentence score (all parts in 0..1, weights in SCORE_WEIGHTS):
+- lexical: IDF-weighted share of the question's terms (Han bigrams, numbers, Latin words)
+  found in the sentence; IDF over the candidate sentences, so words every candidate shares
+  (the topic) count less than the words that single out the answer;
+- dense: cosine of the question and the sentence, rescaled from e5's narrow range;
+- passage: the fused retrieval score of the hit the sentence came from, relative to the best;
+- type: whether the sentence holds a span of the expected answer type (a number with the
+  asked-for unit, a date, ...) that the question does not already say.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from qa.chat import HistoryItem, previous_articles, resolve_question
+from qa.errors import QuestionError
+from qa.spans import (
+    OTHER, REASON, WHAT, YESNO, answer_type, best_clause, find_candidates, question_terms,
+    short_answer_span, unit_hint,
+)
+from qa.text import compact, normalize, split_sentences
+from qa.types import Answer, Article, Citation, Hit
+
+__all__ = ["ask", "MAX_QUESTION_CHARS", "EXTRACT_CHARS", "NO_ANSWER_THRESHOLD", "cut_question"]
+
+# A question longer than this is cut (the UI says so); retrieval cuts further for its own use.
+MAX_QUESTION_CHARS = 1000
+# The first extract: the best sentence, plus its better neighbour when both fit in this many chars.
+EXTRACT_CHARS = 200
+# Below this confidence the answer is no_answer (citations become related reading). Set on the
+# bundled dev questions; see README "Quality".
+NO_ANSWER_THRESHOLD = 0.40
+SCORE_WEIGHTS = {"lexical": 1.0, "dense": 1.0, "passage": 0.3, "type": 0.7, "preferred": 0.15}
+MAX_CITATIONS = 3
+
+
+def cut_question(question: object) -> str:
+    """The question stripped and cut to MAX_QUESTION_CHARS; QuestionError when empty or not text."""
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    text = question.strip()
+    if not text:
+        raise QuestionError("The question is empty: type a question about the edition.")
+    return text[:MAX_QUESTION_CHARS].strip()
+
+
+# ----------------------------------------------------------------------------- sentence cache
+
+_CACHE_LIMIT = 50_000  # articles; a sentence vector is 1.5 KB, so this bounds memory
+_cache: OrderedDict[tuple[str, str], tuple[list[tuple[int, int]], np.ndarray | None]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _sentences(article: Article, embedder: Any | None) -> tuple[list[tuple[int, int]], np.ndarray | None]:
+    """Sentence spans of the article body and (when an embedder is given) their unit vectors.
+
+    Vectors are computed on first use of an article and kept in a process cache keyed by model
+    and article id: embedding the ~10-25 sentences of the hits at every question would cost
+    more than the whole retrieval.
+    """
+    key = (getattr(embedder, "model_id", ""), article.id)
+    with _cache_lock:
+        got = _cache.get(key)
+        if got is not None and (got[1] is not None or embedder is None):
+            _cache.move_to_end(key)
+            return got
+    spans = split_sentences(article.body)
+    vectors = None
+    if embedder is not None and spans:
+        vectors = embedder.embed_passages([article.body[s:e] for s, e in spans])
+    with _cache_lock:
+        _cache[key] = (spans, vectors)
+        while len(_cache) > _CACHE_LIMIT:
+            _cache.popitem(last=False)
+    return spans, vectors
+
+
+def warm(index: Any, *, progress: bool = False) -> int:
+    """Embed the sentences of every article of `index` now (the app does this at start)."""
+    embedder = index.embedder
+    n = 0
+    for article in index.articles():
+        n += len(_sentences(article, embedder)[0])
+    return n
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class _Sent:
+    article: Article
+    start: int
+    end: int
+    index: int  # position among the article's sentences
+    hit: Hit
+    vector: np.ndarray | None
+    norm: str = ""
+    score: float = 0.0
+    cos: float = 0.0
+    lexical: float = 0.0
+    dense: float = 0.0
+    typed: float = 0.0
+
+
+def _is_english(text: str) -> bool:
+    return not re.search(r"[\u4e00-\u9fff]", text)
+
+
+def _candidates(hits: Sequence[Hit], embedder: Any | None, preferred: Sequence[str],
+                index: Any) -> list[_Sent]:
+    """Whole sentences of the hit passages (and of preferred articles), each once, with its best hit."""
+    out: dict[tuple[str, int], _Sent] = {}
+    for hit in hits:
+        spans, vectors = _sentences(hit.article, embedder)
+        for i, (s, e) in enumerate(spans):
+            if s < hit.passage.end and hit.passage.start < e and (hit.article.id, i) not in out:
+                out[(hit.article.id, i)] = _Sent(hit.article, s, e, i, hit,
+                                                 vectors[i] if vectors is not None else None)
+    for aid in preferred:
+        home = next((h for h in hits if h.article.id == aid), None)
+        if home is None:
+            continue  # not retrieved at all: the follow-up moved on
+        spans, vectors = _sentences(home.article, embedder)
+        for i, (s, e) in enumerate(spans):
+            out.setdefault((aid, i), _Sent(home.article, s, e, i, home,
+                                           vectors[i] if vectors is not None else None))
+    return list(out.values())
+
+
+def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None,
+           preferred: Sequence[str]) -> None:
+    terms = question_terms(question)
+    for s in sents:
+        s.norm = normalize(s.article.body[s.start:s.end])
+    n = len(sents)
+    weights = {t: math.log(1.0 + n / (1.0 + sum(t in s.norm for s in sents))) for t in terms}
+    total = sum(weights.values()) or 1.0
+    best_hit = max((s.hit.score for s in sents), default=1.0) or 1.0
+    units = unit_hint(question)
+    qc = compact(normalize(question))
+    for s in sents:
+        s.lexical = sum(w for t, w in weights.items() if t in s.norm) / total
+        if qvec is not None and s.vector is not None:
+            s.cos = float(s.vector @ qvec)
+    top_cos = max((s.cos for s in sents), default=0.0)
+    for s in sents:
+        # Relative to the best candidate: e5 cosines sit in a narrow band (~0.70-0.80 across
+        # languages, ~0.80-0.95 within Chinese), so only the distance to the best one ranks.
+        s.dense = min(max(1.0 - (top_cos - s.cos) / 0.1, 0.0), 1.0) if qvec is not None else 0.0
+        if kind not in (OTHER, REASON, YESNO, WHAT):
+            strengths = [c.strength for c in find_candidates(s.norm, kind, units=units)
+                         if compact(s.norm[c.start:c.end]) not in qc and c.strength >= 0.6]
+            s.typed = min(max(strengths, default=0.0), 1.0)
+        w = SCORE_WEIGHTS
+        s.score = (w["lexical"] * s.lexical + w["dense"] * s.dense
+                   + w["passage"] * max(s.hit.score, 0.0) / best_hit + w["type"] * s.typed
+                   + (w["preferred"] if s.article.id in preferred else 0.0))
+
+
+def _window(best: _Sent, pool: dict[tuple[str, int], _Sent], spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """The best sentence and its better-scoring neighbour when both fit in EXTRACT_CHARS."""
+    s, e = best.start, best.end
+    options = []
+    for j in (best.index - 1, best.index + 1):
+        if 0 <= j < len(spans):
+            a, b = spans[j]
+            lo, hi = min(s, a), max(e, b)
+            if hi - lo <= EXTRACT_CHARS and "\n" not in best.article.body[lo:hi].strip():
+                neighbour = pool.get((best.article.id, j))
+                options.append((neighbour.score if neighbour else 0.0, -j, lo, hi))
+    if options:
+        _, _, s, e = max(options)
+    return s, e
+
+
+# Generic nouns a question uses for its own form ("什么时候", "哪个国家", "哪些方面").
+_GENERIC_NOUNS = set(
+    "时候 时间 地方 方面 情况 问题 内容 名字 位置 原因 目的 单位 国家 称号 全市 现在 目前 今年 每年 城市 方式 作用".split()
+)
+_WH_CHARS = re.compile(r"[多几哪那这怎么什啥谁吗呢]")
+
+
+def missing_terms(question: str, hits: Sequence[Hit]) -> list[str]:
+    """Content nouns of the question (2+ Han chars) that none of the hit articles uses.
+
+    A noun the retrieved articles never use ("门票", "冠军", "投产") is the strongest sign that
+    the edition does not say what the question asks. Verbs are left out (questions paraphrase
+    them: "举办" for "举行"), and so are the nouns right after a question word ("哪个国家").
+    """
+    from jieba import posseg
+
+    text = "".join(normalize(h.article.title + h.article.body) for h in hits)
+    out: list[str] = []
+    after_wh = False
+    for w in posseg.cut(normalize(question)):
+        word, flag = w.word, w.flag
+        if _WH_CHARS.search(word) or flag == "r":
+            after_wh = True
+            continue
+        if after_wh and len(word) == 1:
+            continue  # the measure word of "哪支队伍": the noun after it is still the question's
+        salient = (flag[:1] in ("n", "t", "l", "m") or flag == "vn") and len(word) >= 2
+        if (salient and not after_wh and re.fullmatch(r"[\u4e00-\u9fff]+", word)
+                and word not in _GENERIC_NOUNS and word not in text):
+            out.append(word)
+        after_wh = False
+    return out
+
+
+def _confidence(best: _Sent, english: bool, kind: str, has_short: bool, missing: int) -> float:
+    """How sure the first extract answers: lexical + dense evidence, a typed span when one is
+    asked for, and no question word unknown to the retrieved articles."""
+    if english:
+        # Cross-language cosines are lower and there is no lexical evidence: only the cosine speaks.
+        evidence = 0.3 + (best.cos - 0.725) * 5.0
+    else:
+        evidence = 0.7 * best.lexical + 0.3 * min(max((best.cos - 0.75) / 0.2, 0.0), 1.0) + 0.1
+    if kind not in (OTHER, REASON, YESNO, WHAT):
+        evidence *= 1.0 if has_short else 0.5
+    evidence *= 0.5 ** missing
+    return round(min(max(evidence, 0.0), 1.0), 4)
+
+
+# ----------------------------------------------------------------------------- ask
+
+
+def _query_vector(index: Any, question: str) -> np.ndarray | None:
+    embedder = getattr(index, "embedder", None)
+    if embedder is None:
+        return None
+    return embedder.embed_queries([question])[0]
+
+
+def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | None = None,
+        k: int = 5, date: str | None = None, page: int | None = None) -> Answer:
+    """Answer `question` from the index with cited extracts.
+
+    Args:
+        question: the question (Chinese or English); cut to MAX_QUESTION_CHARS.
+        index: a `qa.index.Index`; None uses `qa.index.default_index()`.
+        history: earlier Answers or question strings of the conversation, oldest first.
+        k: passages retrieved.
+        date, page: restrict retrieval to one edition date / page.
+    Returns:
+        An Answer: up to 3 citations best first, the short answer (a span of the first extract,
+        or ""), confidence in [0, 1], and no_answer when the evidence is weak.
+    Raises:
+        QuestionError: the question is empty.
+    """
+    from qa.retrieve import retrieve
+
+    asked = cut_question(question)
+    resolved = resolve_question(asked, history) or asked
+    if index is None:
+        from qa.index import default_index
+
+        index = default_index()
+    preferred = previous_articles(history) if resolved != asked else []
+    hits = retrieve(resolved, k=k, index=index, date=date, page=page)
+    if not hits:
+        return Answer(asked, resolved, no_answer=True)
+    embedder = getattr(index, "embedder", None) if SCORE_WEIGHTS["dense"] > 0 else None
+    qvec = _query_vector(index, resolved) if embedder is not None else None
+    kind = answer_type(resolved)
+    sents = _candidates(hits, embedder, preferred, index)
+    _score(sents, resolved, kind, qvec, preferred)
+    pool = {(s.article.id, s.index): s for s in sents}
+    ranked = sorted(sents, key=lambda s: -s.score)
+
+    citations: list[Citation] = []
+    used_passages: set[int] = set()
+    taken: list[tuple[str, int, int]] = []
+    short = ""
+    confidence = 0.0
+    no_answer = False
+    features: dict[str, Any] = {}
+    for s in ranked:
+        if len(citations) == MAX_CITATIONS:
+            break
+        if s.hit.passage.id in used_passages:
+            continue
+        spans = _sentences(s.article, None)[0]
+        lo, hi = _window(s, pool, spans) if not citations else (s.start, s.end)
+        if any(aid == s.article.id and lo < b and a < hi for aid, a, b in taken):
+            continue
+        extract = s.article.body[lo:hi]
+        highlight: tuple[int, int] | None = None
+        if not citations:
+            span = short_answer_span(extract, resolved, kind=kind)
+            missing = missing_terms(resolved, hits)
+            confidence = _confidence(s, _is_english(resolved), kind, span is not None, len(missing))
+            features = {"lexical": s.lexical, "dense": s.dense, "cos": s.cos, "top_dense": max((h.dense or 0.0) for h in hits), "hit_dense": s.hit.dense or 0.0, "typed": s.typed, "short": span is not None,
+                        "missing": missing, "kind": kind, "confidence": confidence}
+            no_answer = confidence < NO_ANSWER_THRESHOLD
+            if span and not no_answer:
+                short = extract[span[0]:span[1]]
+                highlight = span
+            elif not no_answer:
+                highlight = best_clause(extract, resolved)
+        else:
+            highlight = best_clause(extract, resolved) if not no_answer else None
+        citations.append(Citation(len(citations) + 1, s.article, extract, lo, hi, highlight,
+                                  round(s.score, 4)))
+        used_passages.add(s.hit.passage.id)
+        taken.append((s.article.id, lo, hi))
+    last_features.clear()
+    last_features.update(features)
+    return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, tuple(hits))
+
+
+last_features: dict[str, Any] = {}  # the scoring features of the latest answer (calibration)
