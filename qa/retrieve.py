@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,13 +36,38 @@ def clean_question(question: object) -> str:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A passage found by either side, with the exact dense score and BM25 (None: no match)."""
+    """A passage found by either side, with the exact dense score and BM25 (None: no match).
+
+    `hub` is the passage's mean cosine to content-free probe questions (see PROBES).
+    """
 
     id: int
     dense: float
     lexical: float | None
     dense_rank: int | None  # 0-based rank on the dense side; None when outside its list
     lexical_rank: int | None
+    hub: float = 0.0
+
+
+# Content-free questions. A passage close to all of them (a short headline-only brief, a
+# generic lead) is a "hub" that tops the dense list for any weakly matching question, e.g.
+# an English one over Chinese text; subtracting its mean probe similarity (as CSLS does for
+# cross-lingual retrieval) lets the passage that is about the question win.
+PROBES = (
+    "What is it?", "Who is it?", "How many?", "When did it happen?", "Where is it?",
+    "What happened?", "这是什么？", "是谁？", "有多少？", "什么时候？", "在哪里？", "发生了什么？",
+)
+_probe_cache: dict[int, tuple[Any, np.ndarray]] = {}
+_probe_lock = threading.Lock()
+
+
+def _probe_vectors(embedder: Any) -> np.ndarray:
+    with _probe_lock:
+        cached = _probe_cache.get(id(embedder))
+        if cached is None or cached[0] is not embedder:
+            cached = (embedder, np.asarray(embedder.embed_queries(list(PROBES)), dtype=np.float32))
+            _probe_cache[id(embedder)] = cached
+        return cached[1]
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -52,16 +78,17 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 def fuse(cands: Sequence[Candidate], fusion: dict[str, Any]) -> list[tuple[int, float]]:
     """Fused (id, score) best first.
 
-    Methods: "dense", "lexical", "rrf" (1/(rrf_k + rank) summed), "weighted"
-    (dense_weight x min-max(dense) + (1 - dense_weight) x BM25 / max BM25). When the lexical
-    side matched nothing (e.g. an English question over Chinese text) every method falls
-    back to the dense order, so the lexical side cannot drag it down.
+    The dense score used is cosine - hub_weight x hub. Methods: "dense", "lexical",
+    "rrf" (1/(rrf_k + rank) summed), "weighted" (dense_weight x min-max(dense) +
+    (1 - dense_weight) x BM25 / best BM25). When the lexical side matched nothing every
+    method is the dense order, so it cannot drag the dense result down.
     """
     if not cands:
         return []
     method = fusion.get("method", "weighted")
     ids = [c.id for c in cands]
-    dense = np.array([c.dense for c in cands], dtype=np.float64)
+    dense = np.array([c.dense - float(fusion.get("hub_weight", 0.0)) * c.hub for c in cands],
+                     dtype=np.float64)
     lex = np.array([c.lexical or 0.0 for c in cands], dtype=np.float64)
     if method == "lexical" and lex.max() > 0:
         score = lex + 1e-6 * dense  # ties (and unmatched passages) broken by the dense score
@@ -99,17 +126,28 @@ def candidates(index: Any, question: str, *, depth: int, date: str | None = None
     lex_rank = {int(pid): r for r, (pid, _) in enumerate(lexical)}
     lex_score = {int(pid): float(s) for pid, s in lexical}
     missing = [pid for pid in lex_score if pid not in dense_score]
-    if missing:
-        # Exact cosine for lexical-only candidates, so fusion compares like with like.
-        vecs = index.vectors.vectors(missing)
-        dense_score.update(zip(missing, (vecs @ query_vector).tolist()))
     ids = list(dense_rank) + missing
+    if not ids:
+        return []
+    # Exact cosine for lexical-only candidates (so fusion compares like with like), and the
+    # hubness of every candidate; a few hundred dot products.
+    vecs = index.vectors.vectors(ids)
+    dense_score.update(zip(missing, (vecs[len(dense_rank):] @ query_vector).tolist()))
+    hub = (vecs @ _probe_vectors(index.embedder).T).mean(axis=1).tolist()
     return [Candidate(pid, float(dense_score[pid]), lex_score.get(pid), dense_rank.get(pid),
-                      lex_rank.get(pid)) for pid in ids]
+                      lex_rank.get(pid), h) for pid, h in zip(ids, hub)]
 
 
-def _overlaps(a: Any, b: Any) -> bool:
-    return a.article_id == b.article_id and a.start < b.end and b.start < a.end
+def _near_duplicate(a: Any, b: Any) -> bool:
+    """Same article and sharing more than half of the shorter passage.
+
+    Neighbouring passages share one sentence by design; dropping those too cost 2.7 points
+    of R@5 on CMRC dev (the answer is often in the next passage), so only heavier overlaps go.
+    """
+    if a.article_id != b.article_id:
+        return False
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared > 0 and shared > 0.5 * max(1, min(a.end - a.start, b.end - b.start))
 
 
 def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None = None,
@@ -124,7 +162,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         date, page, article_id: restrict both sides to these passages.
         fusion: override the index's fusion settings (benchmarks).
     Returns:
-        Hits ranked 1..k; a passage overlapping a better one of the same article is skipped.
+        Hits ranked 1..k; a passage mostly overlapping a better one of its article is skipped.
     """
     text = clean_question(question)
     if k <= 0:
@@ -142,7 +180,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     articles: dict[str, Any] = {}
     for pid, score in fuse(cands, settings):
         passage = index.store.passage(pid)
-        if any(_overlaps(passage, p) for p in chosen):
+        if any(_near_duplicate(passage, p) for p in chosen):
             continue
         chosen.append(passage)
         if passage.article_id not in articles:
