@@ -196,6 +196,11 @@ class Embedder:
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
         if self._fast is not None:  # the raw tokenizer: no "sequence too long" warnings
+            # transformers leaves its last truncation/padding settings on the shared backend
+            if self._fast.truncation is not None:
+                self._fast.no_truncation()
+            if self._fast.padding is not None:
+                self._fast.no_padding()
             return [e.ids for e in self._fast.encode_batch(texts, add_special_tokens=False)]
         return self._st.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
 
