@@ -107,6 +107,8 @@ def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
             return m.top >= box.top && m.bottom <= box.bottom; }""")
         assert visible
 
+        page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+
         # A follow-up is resolved against the conversation, and the resolution is shown.
         second = ask(page, "那它有多少人参加？")
         resolved = page.locator("#qa-chat [data-testid=bot]").last.locator(".qa-resolved")
