@@ -186,6 +186,7 @@ _NUMBER_UNIT = re.compile(
 # A term is a run of letters/digits/CJK; a "." survives only inside a decimal number.
 _TERM_PART = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
 _ALNUM_SPLIT = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
+_ASCII_TERM = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+")
 
 
 def _jieba() -> Any:
@@ -216,6 +217,17 @@ def _terms_of(token: str) -> list[str]:
     return out
 
 
+def _jieba_terms(text: str) -> list[str]:
+    # HMM off: jieba's new-word guessing cuts an unknown name differently in a question and
+    # in the text ("许竣哲" vs "许竣|哲说"); single characters match reliably (measured on
+    # CMRC dev: passage R@1 0.929 -> 0.935, R@5 0.992 -> 0.996).
+    out: list[str] = []
+    for token in _jieba().cut_for_search(text, HMM=False):
+        if not token.isspace():
+            out.extend(_terms_of(token))
+    return out
+
+
 def tokenize(text: str, *, bigrams: bool = False) -> list[str]:
     """Lexical terms of `text` for FTS/BM25, in order, with repeats.
 
@@ -228,10 +240,16 @@ def tokenize(text: str, *, bigrams: bool = False) -> list[str]:
     if not norm:
         return []
     terms: list[str] = []
-    for token in _jieba().cut_for_search(norm):
-        if token.isspace():
-            continue
-        terms.extend(_terms_of(token))
+    pos = 0
+    # Latin/digit runs are cut here (jieba without HMM would split "4.78" at the dot); the
+    # text between them goes to jieba.
+    for m in _ASCII_TERM.finditer(norm):
+        if m.start() > pos:
+            terms.extend(_jieba_terms(norm[pos:m.start()]))
+        terms.extend(_terms_of(m.group()))
+        pos = m.end()
+    if pos < len(norm):
+        terms.extend(_jieba_terms(norm[pos:]))
     seen = set(terms)
     terms.extend(c for m in _NUMBER_UNIT.finditer(norm) if (c := m.group(1) + m.group(2)) not in seen)
     if bigrams:

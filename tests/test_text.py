@@ -153,3 +153,13 @@ def test_tokenize_is_thread_safe() -> None:
     for t in threads:
         t.join()
     assert len(results) == 80 and all(r == expected for r in results)
+
+
+def test_unknown_names_segment_the_same_in_question_and_text() -> None:
+    # jieba's HMM would cut "许竣哲说" as 许竣|哲说 but the question's "许竣哲" as 许竣|哲
+    assert set(tokenize("许竣哲")) <= set(tokenize("上海葡萄酒消费信息中心秘书长许竣哲说"))
+
+
+def test_tokenize_latin_and_digit_runs() -> None:
+    assert tokenize("v1.2.3版本") == ["v1", "v", "1", "2.3", "版本"]
+    assert tokenize("Hello World的 iPhone12") == ["hello", "world", "的", "iphone12", "iphone", "12"]
