@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,26 @@ def _probe_vectors(embedder: Any) -> np.ndarray:
         return cached[1]
 
 
+_query_cache: OrderedDict[tuple[int, str], tuple[Any, np.ndarray]] = OrderedDict()
+_QUERY_CACHE_SIZE = 256
+
+
+def _query_vector(embedder: Any, text: str) -> np.ndarray:
+    """The question's vector; recent ones are cached (a chat turn often retrieves twice)."""
+    key = (id(embedder), text)
+    with _probe_lock:
+        hit = _query_cache.get(key)
+        if hit is not None and hit[0] is embedder:  # ids of dead objects get reused
+            _query_cache.move_to_end(key)
+            return hit[1]
+    vec = np.asarray(embedder.embed_queries([text])[0], dtype=np.float32)
+    with _probe_lock:
+        _query_cache[key] = (embedder, vec)
+        while len(_query_cache) > _QUERY_CACHE_SIZE:
+            _query_cache.popitem(last=False)
+    return vec
+
+
 def _minmax(values: np.ndarray) -> np.ndarray:
     lo, hi = float(values.min()), float(values.max())
     return (values - lo) / (hi - lo) if hi > lo else np.ones_like(values)
@@ -119,7 +140,7 @@ def candidates(index: Any, question: str, *, depth: int, date: str | None = None
         return []
     lexical = index.store.search(question, limit=depth, date=date, page=page, article_id=article_id)
     if query_vector is None:
-        query_vector = index.embedder.embed_queries([question])[0]
+        query_vector = _query_vector(index.embedder, question)
     dense = index.vectors.search(query_vector, depth, ids=allowed)
     dense_rank = {pid: r for r, (pid, _) in enumerate(dense)}
     dense_score = dict(dense)
