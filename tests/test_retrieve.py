@@ -67,19 +67,35 @@ def test_dense_order_stands_when_lexical_finds_nothing(method):
     assert [i for i, _ in fuse(cands, {"method": method})] == [5, 6, 7]
 
 
-def test_near_duplicate_rule():
-    from qa.retrieve import _near_duplicate
+def test_shared_sentences_are_cut_from_lower_passages():
+    from qa.retrieve import _without_overlap
     from qa.types import Passage
 
-    a = Passage(1, "x", 0, 100, "")
-    assert _near_duplicate(a, Passage(2, "x", 40, 140, ""))  # shares 60 of 100
-    assert not _near_duplicate(a, Passage(3, "x", 80, 180, ""))  # neighbours share one sentence
-    assert not _near_duplicate(a, Passage(4, "y", 0, 100, ""))  # another article
-    assert _near_duplicate(a, Passage(5, "x", 10, 30, ""))  # contained
+    body = "Aaaa aaaa. Bbbb bbbb bbbb bbbb. Cccc cccc cccc cccc cccc."
+    b_end = body.index("Cccc") - 1  # end of the second sentence
+    best = Passage(1, "x", 0, b_end, body[:b_end])
+    nxt = Passage(2, "x", 11, len(body), body[11:])
+    cut = _without_overlap(nxt, [best])
+    assert cut.text == "Cccc cccc cccc cccc cccc." and body[cut.start:cut.end] == cut.text
+    assert cut.article_id == "x" and cut.id != nxt.id
+    prev = Passage(3, "x", 0, b_end, body[:b_end])
+    assert _without_overlap(prev, [Passage(4, "x", 11, len(body), body[11:])]).text == "Aaaa aaaa."
+    assert _without_overlap(Passage(5, "x", 11, b_end, body[11:b_end]), [best]) is None  # inside
+    assert _without_overlap(nxt, [Passage(6, "y", 0, b_end, body[:b_end])]) is nxt  # other article
 
 
-def test_no_near_duplicate_passages(hash_index, monkeypatch):
-    import qa.retrieve
+def test_no_passage_text_is_returned_twice(hash_index, monkeypatch):
+    for q in ("义乌绿色动力小镇", "马拉松赛道", "美国馆面积"):
+        hits = retrieve(q, k=10, index=hash_index)
+        for i, a in enumerate(hits):
+            body = a.article.body
+            assert body[a.passage.start:a.passage.end] == a.passage.text
+            for b in hits[:i]:
+                same = a.passage.article_id == b.passage.article_id
+                assert not (same and a.passage.start < b.passage.end and b.passage.start < a.passage.end)
+
+
+def test_duplicate_passages_are_dropped(hash_index, monkeypatch):
     from qa.types import Passage
 
     real = hash_index.store.passage
