@@ -190,7 +190,8 @@ def _without_overlap(passage: Passage, chosen: Sequence[Passage]) -> Passage | N
 
 def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None = None,
              page: int | None = None, article_id: str | None = None,
-             fusion: dict[str, Any] | None = None) -> list[Hit]:
+             fusion: dict[str, Any] | None = None,
+             query_vector: np.ndarray | None = None) -> list[Hit]:
     """The `k` best passages for `question`, dense and lexical candidates fused.
 
     Args:
@@ -199,6 +200,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         index: an Index; None uses `qa.index.default_index()`.
         date, page, article_id: restrict both sides to these passages.
         fusion: override the index's fusion settings (benchmarks).
+        query_vector: the question's embedding when the caller already has it.
     Returns:
         Hits ranked 1..k. Sentences already shown by a better passage of the same article are
         cut from a passage (its id then names the shorter span); little left, it is skipped.
@@ -212,7 +214,8 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         index = default_index()
     settings = {**index.settings["fusion"], **(fusion or {})}
     depth = max(int(settings.get("depth", 50)), 2 * k)
-    cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id)
+    cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id,
+                       query_vector=query_vector)
     by_id = {c.id: c for c in cands}
     hits: list[Hit] = []
     chosen: list[Any] = []

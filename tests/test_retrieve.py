@@ -151,3 +151,12 @@ def test_english_question_uses_dense_alone(sample_index):
     hits = retrieve("What is the planned area of the green power town?", k=3, index=sample_index)
     assert hits and all(h.lexical is None for h in hits)
     assert "3.32" in hits[0].passage.text
+
+
+def test_given_query_vector_is_used(hash_index, hash_embedder):
+    q = "美国馆面积多大"
+    vec = hash_embedder.embed_queries([q])[0]
+    a = retrieve(q, k=3, index=hash_index)
+    assert retrieve(q, k=3, index=hash_index, query_vector=vec) == a
+    other = hash_embedder.embed_queries(["马拉松"])[0]
+    assert [h.dense for h in retrieve(q, k=3, index=hash_index, query_vector=other)] != [h.dense for h in a]
