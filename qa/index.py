@@ -294,14 +294,20 @@ class Index:
             vecs = self.embedder.embed_passages(
                 [embedding_text(a, p) for a, p in new], progress=progress
             ) if new else np.zeros((0, self.vectors.dim), dtype=np.float32)
-            for (date, page), arts in pages.items():
-                self.store.remove_edition(date, page)  # re-adding a page replaces it
-                self.store.add_edition(date, page, arts, [p for a in arts for p in passages[a.id]],
-                                       source=source, sha256=sha256)
-            self.vectors.add([p.id for _, p in new], vecs)
-            wanted = set(self.store.passage_ids())
-            self.vectors.remove(i for i in kept if i not in wanted)
-            self._touch()
+            try:
+                for (date, page), arts in pages.items():
+                    self.store.remove_edition(date, page)  # re-adding a page replaces it
+                    self.store.add_edition(date, page, arts,
+                                           [p for a in arts for p in passages[a.id]],
+                                           source=source, sha256=sha256)
+                self.vectors.add([p.id for _, p in new], vecs)
+            finally:
+                # Whatever the store now holds, the vectors match it (a page that failed to
+                # add, e.g. an article id clash, is gone from both).
+                wanted = set(self.store.passage_ids())
+                self.vectors.remove(i for i in set(int(i) for i in self.vectors.ids())
+                                    if i not in wanted)
+                self._touch()
         return len(new)
 
     def add_edition(self, path: str | os.PathLike, *, date: str | None = None,
