@@ -436,9 +436,9 @@ class Index:
                         _store_file=folder / STORE, _vectors=vectors)
             stored = set(index.store.passage_ids())
         except Exception as exc:  # IndexFormatError from the store, sqlite3.DatabaseError
-            detail = _first_line(exc).replace(str(Path(tempfile.gettempdir())), "<tmp>")
+            # The store's own message names the working copy; the cause stays chained.
             raise IndexFormatError(f"Index file {folder / STORE} is corrupt or not an edition-qa "
-                                   f"store ({detail}). {hint}") from None
+                                   f"store. {hint}") from exc
         if stored != set(int(i) for i in vectors.ids()):
             raise IndexFormatError(
                 f"Index {folder}: {len(vectors)} vectors but {len(stored)} passages in the store "
