@@ -14,7 +14,7 @@ from qa.text import compact, normalize, normalize_with_offsets
 
 __all__ = [
     "QUANTITY", "DATE", "PERSON", "PLACE", "WHAT", "REASON", "YESNO", "OTHER",
-    "answer_type", "question_terms", "term_marks", "find_candidates", "short_answer_span", "best_clause",
+    "anchors", "answer_type", "question_terms", "term_marks", "find_candidates", "short_answer_span", "best_clause",
 ]
 
 QUANTITY, DATE, PERSON, PLACE, WHAT, REASON, YESNO, OTHER = (
@@ -119,6 +119,22 @@ def question_terms(question: str) -> list[str]:
             terms.append(run)
     seen: set[str] = set()
     return [t for t in terms if not (t in seen or seen.add(t))]
+
+
+_FILLER = "的是了在有为叫被把将会要"
+
+
+def anchors(question: str) -> list[str]:
+    """The words right next to the question word ("秘书长叫什么名字" -> "秘书长"; "哪些市领导参加了"
+    -> "市领导"): a sentence holding them is where the blank is filled in."""
+    q = _TRAIL.sub("", normalize(question))
+    m = _WH_WORDS.search(q)
+    if not m:
+        return []
+    left = q[:m.start()].rstrip(_FILLER)
+    right = q[m.end():].lstrip(_FILLER + "个位家种项条款支名些")
+    out = [left[-2:], right[:2]]
+    return [a for a in out if len(a) >= 2 and re.fullmatch(r"[\u4e00-\u9fff0-9a-z]+", a)]
 
 
 def term_marks(norm: str, terms: list[str]) -> list[bool]:
@@ -391,7 +407,9 @@ def short_answer_span(extract: str, question: str, *, kind: str | None = None) -
     if not norm:
         return None
     qc = compact(normalize(question))
-    marks = term_marks(norm, question_terms(question))
+    terms = question_terms(question)
+    marks = term_marks(norm, terms)
+    places = _term_places(norm, terms)
     aligned = _align(norm, question)
     cands = find_candidates(norm, kind, units=unit_hint(question) if kind == QUANTITY else "")
     if kind in (WHAT, OTHER) and aligned:
@@ -406,14 +424,39 @@ def short_answer_span(extract: str, question: str, *, kind: str | None = None) -
             score -= 0.2
         if aligned and c.start < aligned[1] and aligned[0] < c.end:
             score += 0.4
-        dist = _distance_to_marks(marks, c.start, c.end)
-        if dist is not None:
-            score += 0.5 / (1.0 + dist / 8.0)
+        if norm[c.start] in "此这那其该":
+            continue  # "在此举行": a pointer back, not a name
+        score += 0.5 * _nearness(places, c.start, c.end)
         if score > best_score:
             best, best_score = c, score
     if best is None or best_score < 0.6:
         return None
     return _to_original(offsets, extract, best.start, best.end)
+
+
+def _term_places(norm: str, terms: list[str]) -> list[tuple[list[int], float]]:
+    """For each question term found in `norm`: its start offsets, and a weight that halves with
+    every repeat (a word said before every figure, like "总投资", does not say which figure)."""
+    out = []
+    for t in terms:
+        if len(t) < 2 and not t.isdigit():
+            continue
+        starts = [m.start() for m in re.finditer(re.escape(t), norm)]
+        if starts:
+            out.append((starts, 1.0 / len(starts)))
+    return out
+
+
+def _nearness(places: list[tuple[list[int], float]], s: int, e: int) -> float:
+    """Weighted closeness (0..1) of the span [s, e) to the question terms around it."""
+    total = sum(w for _, w in places)
+    if not total:
+        return 0.0
+    near = 0.0
+    for starts, w in places:
+        dist = min(max(s - p, p - e, 0) for p in starts)
+        near += w / (1.0 + dist / 6.0)
+    return near / total
 
 
 def _distance_to_marks(marks: list[bool], s: int, e: int) -> int | None:
