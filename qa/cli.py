@@ -229,7 +229,9 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
 
     result = bench_embed(model=args.model)
     for key, value in result.items():
-        print(f"{key:<24} {value:.2f}" if isinstance(value, float) else f"{key:<24} {value}")
+        if isinstance(value, float):
+            value = f"{value:.5f}" if "cosine" in key else f"{value:.2f}"
+        print(f"{key:<28} {value}")
     return 0
 
 
@@ -268,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="edition-qa", description="Ask questions of a newspaper edition; answers are cited extracts."
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--models", metavar="DIR", help="folder of materialized embedding models (default: the user cache)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("articles", help="parse an edition page and list its items")
@@ -337,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: user errors become one line on stderr and exit code 1."""
     args = build_parser().parse_args(argv)
+    if args.models:
+        os.environ["EDITION_QA_MODELS"] = str(Path(args.models).expanduser().resolve())
     try:
         return args.func(args)
     except QAError as exc:
