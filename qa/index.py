@@ -34,7 +34,7 @@ VECTORS = "vectors.faiss"
 # CMRC; hub_weight (0.25 and 0.5 tie on our questions; 0.5 for English robustness, -0.3 pt
 # R@1 on CMRC) fixes English questions pulled to a headline-only brief.
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
-    "chunk": {"size": 200, "overlap": 1},
+    "chunk": {"size": None, "overlap": 1},  # size None: qa.chunk.DEFAULT_SIZE
     "fusion": {"method": "weighted", "depth": 50, "dense_weight": 0.5, "hub_weight": 0.5,
                "rrf_k": 60},
 }
@@ -51,6 +51,10 @@ def merge_settings(settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]
         if name not in merged or not isinstance(values, dict):
             raise InputError(f"Unknown index setting {name!r}; known: {', '.join(merged)}.")
         merged[name].update(values)
+    if merged["chunk"]["size"] is None:
+        from qa.chunk import DEFAULT_SIZE
+
+        merged["chunk"]["size"] = DEFAULT_SIZE
     return merged
 
 
