@@ -2,18 +2,36 @@
 
 Flow of `ask`: resolve a follow-up against the history (`qa.chat`), retrieve passages
 (`qa.retrieve`), split the hit passages into whole sentences of their article bodies, score
-each sentence for the question, cite the best 1-2 consecutive sentences (at most
-EXTRACT_CHARS) and up to two more extracts from other passages, and take the short answer
-from the first extract (`qa.spans`). Every word of an Answer is a substring of the edition.
+each sentence for the question, cite the best sentence plus its better-scoring neighbour when
+both fit in EXTRACT_CHARS, then up to two more extracts from other passages, and take the short
+answer from the first extract (`qa.spans`). Every word of an Answer is a substring of the edition.
 
-Sentence score (all parts in 0..1, weights in SCORE_WEIGHTS):
+Sentence score (weights in SCORE_WEIGHTS; each part in 0..1):
 - lexical: IDF-weighted share of the question's terms (Han bigrams, numbers, Latin words)
-  found in the sentence; IDF over the candidate sentences, so words every candidate shares
-  (the topic) count less than the words that single out the answer;
-- dense: cosine of the question and the sentence, rescaled from e5's narrow range;
+  in the sentence; IDF over the candidate sentences, so the topic every candidate shares
+  counts less than the words that single out the answer;
+- dense: e5 cosine of question and sentence, relative to the best candidate (1 = the best,
+  0 = 0.1 below it). Sentence vectors are computed once per article and cached in the
+  process (`warm` does all articles up front): embedding ~20 sentences per question would
+  cost more than the whole 50 ms budget, while a cached lookup costs nothing;
 - passage: the fused retrieval score of the hit the sentence came from, relative to the best;
-- type: whether the sentence holds a span of the expected answer type (a number with the
-  asked-for unit, a date, ...) that the question does not already say.
+- type: the sentence holds a span of the expected answer type (a number with the asked-for
+  unit, a date, a name...) that the question does not already say;
+- anchor: the sentence holds the words right next to the question word ("秘书长" in
+  "秘书长叫什么名字");
+- preferred: the article was cited by the previous answer of the conversation.
+
+Highlight: the short answer when there is one; otherwise (reason and yes/no questions, or no
+span of the expected type) the clause of the extract that shares most words with the
+question; nothing when the answer is no_answer (the citations are related reading then).
+
+Confidence (0..1) of the first extract: for Chinese questions 0.1 + 0.7 x lexical + 0.3 x
+absolute cosine rescaled from 0.75..0.95; for English ones (no lexical evidence across
+languages) 0.3 + 5 x (cosine - 0.725). Halved when the question asks for a typed answer
+(quantity, date, person, place) and the extract holds none, and halved again for every
+content noun of the question that none of the retrieved articles uses ("门票", "冠军": see
+`missing_terms`). no_answer = confidence < NO_ANSWER_THRESHOLD (0.40), set on the bundled
+question set (2020-11-14.jsonl) and checked on a separate set of 28 hand-written questions.
 """
 
 from __future__ import annotations
@@ -37,14 +55,13 @@ from qa.spans import (
 from qa.text import compact, normalize, split_sentences
 from qa.types import Answer, Article, Citation, Hit
 
-__all__ = ["ask", "MAX_QUESTION_CHARS", "EXTRACT_CHARS", "NO_ANSWER_THRESHOLD", "cut_question"]
+__all__ = ["ask", "warm", "missing_terms", "cut_question", "MAX_QUESTION_CHARS", "EXTRACT_CHARS", "NO_ANSWER_THRESHOLD"]
 
 # A question longer than this is cut (the UI says so); retrieval cuts further for its own use.
 MAX_QUESTION_CHARS = 1000
 # The first extract: the best sentence, plus its better neighbour when both fit in this many chars.
 EXTRACT_CHARS = 200
-# Below this confidence the answer is no_answer (citations become related reading). Set on the
-# bundled dev questions; see README "Quality".
+# Below this confidence the answer is no_answer (citations become related reading); see above.
 NO_ANSWER_THRESHOLD = 0.40
 SCORE_WEIGHTS = {"lexical": 1.0, "dense": 1.0, "passage": 0.3, "type": 0.7, "anchor": 0.3, "preferred": 0.15}
 MAX_CITATIONS = 3
@@ -91,8 +108,9 @@ def _sentences(article: Article, embedder: Any | None) -> tuple[list[tuple[int, 
     return spans, vectors
 
 
-def warm(index: Any, *, progress: bool = False) -> int:
-    """Embed the sentences of every article of `index` now (the app does this at start)."""
+def warm(index: Any) -> int:
+    """Embed the sentences of every article of `index` now (the app does this at start);
+    returns how many sentences the index holds."""
     embedder = index.embedder
     n = 0
     for article in index.articles():

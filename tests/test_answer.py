@@ -135,3 +135,21 @@ def test_sample_conversation_follow_up(sample_index) -> None:
     assert second.citations[0].article.id == first.citations[0].article.id
     assert second.short_answer.replace(" ", "") == "2020年8月"
     _check_invariants(second)
+
+
+def test_warm_embeds_every_sentence_once(small_index, hash_embedder) -> None:
+    from qa.answer import warm
+
+    n = warm(small_index)
+    assert n >= 6
+    before = hash_embedder.passages_embedded
+    warm(small_index)
+    assert hash_embedder.passages_embedded == before  # cached
+
+
+def test_follow_up_after_an_answer_prefers_its_article(small_index) -> None:
+    first = ask("美国馆的面积是多少？", index=small_index)
+    second = ask("它什么时候竣工的？", index=small_index, history=[first])
+    assert second.resolved_question == "美国馆什么时候竣工的？"
+    assert second.citations[0].article.id == "us"
+    _check_invariants(second)
