@@ -329,7 +329,7 @@ def _default_ask() -> AskFn:
     return ask
 
 
-def _warm(index: Any, *, progress: bool = False) -> None:
+def _warm(index: Any) -> None:
     """Embed every article's sentences up front, as the app does at start, so that latency
     measures a warm `ask` rather than first-touch embedding."""
     from qa import answer
@@ -340,7 +340,7 @@ def _warm(index: Any, *, progress: bool = False) -> None:
             from qa.index import default_index
 
             index = default_index()
-        warm(index, progress=progress)
+        warm(index)  # not in the contract: call it with the index only
 
 
 def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, progress: bool = True,
@@ -361,7 +361,7 @@ def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, pr
         raise InputError("No questions to evaluate.")
     ask = ask_fn or _default_ask()
     if ask_fn is None and warm:
-        _warm(index, progress=progress)
+        _warm(index)
     # One untimed question first, so that model loading does not count as latency.
     try:
         ask(questions[0].question, index=index, history=None, k=k)
@@ -462,7 +462,7 @@ def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5
     try:
         t0 = time.perf_counter()
         if ask_fn is None and (warm if warm is not None else limit is None):
-            _warm(index, progress=progress)
+            _warm(index)
         warm_seconds = time.perf_counter() - t0
         report = evaluate(questions, index=index, k=k, progress=progress, warm=False, ask_fn=ask_fn)
         counts = index.manifest.get("counts", {})
