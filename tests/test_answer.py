@@ -87,7 +87,9 @@ def test_missing_terms_flags_nouns_the_articles_never_use(small_index) -> None:
     from qa.retrieve import retrieve
 
     hits = retrieve("美国馆的门票多少钱？", index=small_index)
-    assert missing_terms("美国馆的门票多少钱？", hits) == ["门票"]
+    assert missing_terms("美国馆的门票多少钱？", hits) == [("门票", 0.5)]
+    assert missing_terms("美国馆的职业是什么？", hits) == []  # a category word: its value is stated
+    assert missing_terms("How much are the tickets?", hits) == []
     assert missing_terms("美国馆的面积有多大？", hits) == []
 
 
