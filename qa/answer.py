@@ -49,7 +49,7 @@ import numpy as np
 from qa.chat import HistoryItem, previous_articles, resolve_question
 from qa.errors import QuestionError
 from qa.spans import (
-    OTHER, REASON, WHAT, YESNO, anchors, answer_type, best_clause, find_candidates, question_terms,
+    OTHER, QUANTITY, REASON, WHAT, YESNO, anchors, answer_type, best_clause, find_candidates, question_terms,
     short_answer_span, unit_hint,
 )
 from qa.text import compact, normalize, split_sentences
@@ -175,6 +175,8 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
     units = unit_hint(question)
     qc = compact(normalize(question))
     near = anchors(question)
+    # A question that names its unit ("多长", "多少钱") is answered only where such a figure is.
+    type_boost = 2.0 if kind == QUANTITY and units else 1.0
     for s in sents:
         s.lexical = sum(w for t, w in weights.items() if t in s.norm) / total
         s.anchored = sum(a in s.norm for a in near) / len(near) if near else 0.0
@@ -191,7 +193,7 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
             s.typed = min(max(strengths, default=0.0), 1.0)
         w = SCORE_WEIGHTS
         s.score = (w["lexical"] * s.lexical + w["dense"] * s.dense
-                   + w["passage"] * max(s.hit.score, 0.0) / best_hit + w["type"] * s.typed
+                   + w["passage"] * max(s.hit.score, 0.0) / best_hit + w["type"] * type_boost * s.typed
                    + w["anchor"] * s.anchored
                    + (w["preferred"] if s.article.id in preferred else 0.0))
 
