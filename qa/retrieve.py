@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import QuestionError
 from qa.chunk import passage_id
+from qa.errors import QuestionError
 from qa.types import Hit, Passage
 
 # e5 reads at most 512 tokens and an FTS query of hundreds of terms is slow and unfocused;
