@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import IndexFormatError, InputError
+from qa.text import TOKENIZER_VERSION
 from qa.types import Article, Passage
 
 FORMAT_VERSION = 1
@@ -361,6 +362,7 @@ class Index:
         prompts = getattr(emb, "prompts", None)
         return {
             "format_version": FORMAT_VERSION,
+            "tokenizer_version": TOKENIZER_VERSION,
             "package_version": __version__,
             "model": self.model_id,
             "dimension": int(emb.dim),
@@ -419,6 +421,10 @@ class Index:
             raise IndexFormatError(
                 f"Index {folder} has format version {version}; this edition-qa reads "
                 f"version {FORMAT_VERSION}. {hint}")
+        if manifest.get("tokenizer_version") != TOKENIZER_VERSION:
+            raise IndexFormatError(
+                f"Index {folder} was built with text segmentation version "
+                f"{manifest.get('tokenizer_version')}; this edition-qa uses {TOKENIZER_VERSION}. {hint}")
         if model is not None and not _same_model(model, built_model):
             raise IndexFormatError(
                 f"Index {folder} was built with model {built_model!r}, not {model!r}. "

@@ -9,6 +9,7 @@ import unicodedata
 from typing import Any
 
 __all__ = [
+    "TOKENIZER_VERSION",
     "normalize",
     "normalize_with_offsets",
     "compact",
@@ -167,6 +168,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------- lexical terms
+
+# Bump whenever tokenize() gives other terms for the same text: the lexical index stores
+# terms, so an index built with another version would silently stop matching new queries.
+TOKENIZER_VERSION = 2
 
 _LOCK = threading.Lock()
 _JIEBA: Any = None

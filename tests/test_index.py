@@ -14,6 +14,7 @@ from qa.errors import IndexFormatError
 from qa.index import FORMAT_VERSION, Index, Vectors, default_index
 from qa.paths import sample_editions
 from qa.retrieve import retrieve
+from qa.text import TOKENIZER_VERSION
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -158,6 +159,18 @@ def test_model_and_format_mismatch_are_refused(hash_index, tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     before = _snapshot(folder)
     with pytest.raises(IndexFormatError, match="format version"):
+        Index.load(folder)
+    assert _snapshot(folder) == before
+
+
+def test_index_from_another_text_segmentation_is_refused(hash_index, tmp_path):
+    folder = hash_index.save(tmp_path / "idx")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["tokenizer_version"] == TOKENIZER_VERSION
+    manifest["tokenizer_version"] = TOKENIZER_VERSION - 1
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    before = _snapshot(folder)
+    with pytest.raises(IndexFormatError, match="segmentation version .*edition-qa build --index"):
         Index.load(folder)
     assert _snapshot(folder) == before
 
