@@ -109,14 +109,32 @@ def _sentences(article: Article, embedder: Any | None) -> tuple[list[tuple[int, 
     return spans, vectors
 
 
-def warm(index: Any) -> int:
+def warm(index: Any, *, progress: bool = False) -> int:
     """Embed the sentences of every article of `index` now (the app does this at start);
-    returns how many sentences the index holds."""
+    returns how many sentences the index holds.
+
+    All uncached sentences go to the model in one call, so it batches them by length: far
+    faster than article by article (CMRC dev: ~22k sentences).
+    """
     embedder = index.embedder
-    n = 0
-    for article in index.articles():
-        n += len(_sentences(article, embedder)[0])
-    return n
+    model = getattr(embedder, "model_id", "")
+    articles = list(index.articles())
+    with _cache_lock:
+        todo = [a for a in articles if (_cache.get((model, a.id)) or (None, None))[1] is None]
+    spans_of = {a.id: split_sentences(a.body) for a in todo}
+    texts = [a.body[s:e] for a in todo for s, e in spans_of[a.id]]
+    vectors = embedder.embed_passages(texts, progress=progress) if texts else None
+    row = 0
+    with _cache_lock:
+        for a in todo:
+            spans = spans_of[a.id]
+            block = vectors[row:row + len(spans)] if spans and vectors is not None else None
+            row += len(spans)
+            _cache[(model, a.id)] = (spans, block)
+            _cache.move_to_end((model, a.id))
+        while len(_cache) > _CACHE_LIMIT:
+            _cache.popitem(last=False)
+    return sum(len(_sentences(a, None)[0]) for a in articles)
 
 
 # ----------------------------------------------------------------------------- scoring

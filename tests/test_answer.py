@@ -149,6 +149,21 @@ def test_warm_embeds_every_sentence_once(small_index, hash_embedder) -> None:
     assert hash_embedder.passages_embedded == before  # cached
 
 
+def test_warm_batches_match_per_article_vectors(small_index, hash_embedder) -> None:
+    import numpy as np
+
+    from qa.answer import _sentences, warm
+    from qa.text import split_sentences
+
+    warm(small_index)
+    for article in small_index.articles():
+        spans, vectors = _sentences(article, small_index.embedder)
+        assert spans == split_sentences(article.body)
+        if spans:
+            expected = hash_embedder.embed_passages([article.body[s:e] for s, e in spans])
+            assert np.allclose(vectors, expected)
+
+
 def test_follow_up_after_an_answer_prefers_its_article(small_index) -> None:
     first = ask("美国馆的面积是多少？", index=small_index)
     second = ask("它什么时候竣工的？", index=small_index, history=[first])
