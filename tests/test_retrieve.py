@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from qa.errors import QuestionError
@@ -84,9 +86,38 @@ def test_shared_sentences_are_cut_from_lower_passages():
     assert _without_overlap(nxt, [Passage(6, "y", 0, b_end, body[:b_end])]) is nxt  # other article
 
 
-def test_no_passage_text_is_returned_twice(hash_index, monkeypatch):
+def test_a_close_overlapping_neighbour_is_joined():
+    from types import SimpleNamespace
+
+    from qa.retrieve import _merged
+    from qa.types import Passage
+
+    body = "Aaaa aaaa. Bbbb bbbb bbbb bbbb. Cccc cccc cccc cccc cccc."
+    b_end = body.index("Cccc") - 1
+    first = Passage(1, "x", 0, b_end, body[:b_end])
+    stored = {2: Passage(2, "x", 11, len(body), body[11:]),
+              3: Passage(3, "y", 0, 10, "Dddd dddd."), 4: Passage(4, "x", 0, 10, body[:10])}
+    index = SimpleNamespace(store=SimpleNamespace(passage=stored.get))
+    joined = _merged(first, 0.9, [(3, 0.89), (2, 0.85)], 0, index, body, 0.1)
+    assert (joined.start, joined.end, joined.text) == (0, len(body), body)
+    assert joined.article_id == "x" and joined.id not in (1, 2)
+    assert _merged(first, 0.9, [(3, 0.89), (2, 0.85)], 0, index, body, 0.01) is first  # too far
+    assert _merged(first, 0.9, [(3, 0.89)], 0, index, body, 0.1) is first  # other article
+    assert _merged(first, 0.9, [(4, 0.89)], 0, index, body, 0.1) is first  # inside: nothing new
+
+
+def test_merge_gap_zero_returns_stored_passages(hash_index):
     for q in ("义乌绿色动力小镇", "马拉松赛道", "美国馆面积"):
-        hits = retrieve(q, k=10, index=hash_index)
+        plain = retrieve(q, k=5, index=hash_index, fusion={"merge_gap": 0})
+        assert plain[0].passage == hash_index.store.passage(plain[0].passage.id)
+        wide = retrieve(q, k=5, index=hash_index, fusion={"merge_gap": 10.0})
+        top, p = wide[0].passage, plain[0].passage
+        assert top.article_id == p.article_id and top.start <= p.start and p.end <= top.end
+
+
+def test_no_passage_text_is_returned_twice(hash_index, monkeypatch):
+    for q, gap in itertools.product(("义乌绿色动力小镇", "马拉松赛道", "美国馆面积"), (0.0, 0.1, 10.0)):
+        hits = retrieve(q, k=10, index=hash_index, fusion={"merge_gap": gap})
         for i, a in enumerate(hits):
             body = a.article.body
             assert body[a.passage.start:a.passage.end] == a.passage.text
