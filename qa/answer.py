@@ -354,7 +354,6 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     short = ""
     confidence = 0.0
     no_answer = False
-    features: dict[str, Any] = {}
     for s in ranked:
         if len(citations) == MAX_CITATIONS:
             break
@@ -370,8 +369,6 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
             span = short_answer_span(extract, resolved, kind=kind)
             missing = missing_terms(resolved, hits)
             confidence = _confidence(s, _is_english(resolved), kind, span is not None, [f for _, f in missing])
-            features = {"lexical": s.lexical, "dense": s.dense, "cos": s.cos, "top_dense": max((h.dense or 0.0) for h in hits), "hit_dense": s.hit.dense or 0.0, "typed": s.typed, "short": span is not None,
-                        "missing": missing, "kind": kind, "confidence": confidence}
             no_answer = confidence < NO_ANSWER_THRESHOLD
             if span and not no_answer:
                 short = extract[span[0]:span[1]]
@@ -384,9 +381,4 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
                                   round(s.score, 4)))
         used_passages.add(s.hit.passage.id)
         taken.append((s.article.id, lo, hi))
-    last_features.clear()
-    last_features.update(features)
     return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, tuple(hits))
-
-
-last_features: dict[str, Any] = {}  # the scoring features of the latest answer (calibration)
