@@ -349,7 +349,6 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     ranked = sorted(sents, key=lambda s: -s.score)
 
     citations: list[Citation] = []
-    used_passages: set[int] = set()
     taken: list[tuple[str, int, int]] = []
     short = ""
     confidence = 0.0
@@ -357,8 +356,6 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     for s in ranked:
         if len(citations) == MAX_CITATIONS:
             break
-        if s.hit.passage.id in used_passages:
-            continue
         spans = _sentences(s.article, None)[0]
         lo, hi = _window(s, pool, spans) if not citations else (s.start, s.end)
         if any(aid == s.article.id and lo < b and a < hi for aid, a, b in taken):
@@ -379,6 +376,5 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
             highlight = best_clause(extract, resolved) if not no_answer else None
         citations.append(Citation(len(citations) + 1, s.article, extract, lo, hi, highlight,
                                   round(s.score, 4)))
-        used_passages.add(s.hit.passage.id)
         taken.append((s.article.id, lo, hi))
     return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, tuple(hits))
