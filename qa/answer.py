@@ -156,6 +156,11 @@ class _Sent:
     dense: float = 0.0
     typed: float = 0.0
 
+    @property
+    def text(self) -> str:
+        """The sentence; a headline-only brief has no body, so its headline stands in."""
+        return self.article.body[self.start:self.end] if self.article.body else self.article.title
+
 
 def _is_english(text: str) -> bool:
     return not re.search(r"[\u4e00-\u9fff]", text)
@@ -166,6 +171,9 @@ def _candidates(hits: Sequence[Hit], embedder: Any | None, preferred: Sequence[s
     """Whole sentences of the hit passages (and of preferred articles), each once, with its best hit."""
     out: dict[tuple[str, int], _Sent] = {}
     for hit in hits:
+        if not hit.article.body:  # a headline-only brief: citable by its headline
+            out.setdefault((hit.article.id, 0), _Sent(hit.article, 0, 0, 0, hit, None))
+            continue
         spans, vectors = _sentences(hit.article, embedder)
         for i, (s, e) in enumerate(spans):
             if s < hit.passage.end and hit.passage.start < e and (hit.article.id, i) not in out:
@@ -186,7 +194,7 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
            preferred: Sequence[str]) -> None:
     terms = question_terms(question)
     for s in sents:
-        s.norm = normalize(s.article.body[s.start:s.end])
+        s.norm = normalize(s.text)
     n = len(sents)
     weights = {t: math.log(1.0 + n / (1.0 + sum(t in s.norm for s in sents))) for t in terms}
     total = sum(weights.values()) or 1.0
@@ -201,6 +209,8 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
         s.anchored = sum(a in s.norm for a in near) / len(near) if near else 0.0
         if qvec is not None and s.vector is not None:
             s.cos = float(s.vector @ qvec)
+        elif qvec is not None and not s.article.body and s.hit.dense is not None:
+            s.cos = s.hit.dense  # the brief's passage vector is its headline's
     top_cos = max((s.cos for s in sents), default=0.0)
     for s in sents:
         # Relative to the best candidate: e5 cosines sit in a narrow band (~0.70-0.80 across
@@ -360,7 +370,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         lo, hi = _window(s, pool, spans) if not citations else (s.start, s.end)
         if any(aid == s.article.id and lo < b and a < hi for aid, a, b in taken):
             continue
-        extract = s.article.body[lo:hi]
+        extract = s.article.body[lo:hi] if s.article.body else s.text
         highlight: tuple[int, int] | None = None
         if not citations:
             span = short_answer_span(extract, resolved, kind=kind)

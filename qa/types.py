@@ -144,6 +144,8 @@ class Hit:
 class Citation:
     """A cited extract: whole sentences of `article.body[start:end]`, with the answer span marked.
 
+    A headline-only brief has no body: its extract is its headline, with start = end = 0.
+
     `highlight` is (start, end) within `extract`, or None when no span stands out.
     """
 

@@ -35,7 +35,10 @@ def _check_invariants(answer: Answer) -> None:
     assert len(answer.citations) <= 3
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
     for c in answer.citations:
-        assert c.extract == c.article.body[c.start:c.end]
+        if c.article.body:
+            assert c.extract == c.article.body[c.start:c.end]
+        else:  # a headline-only brief is cited by its headline
+            assert (c.extract, c.start, c.end) == (c.article.title, 0, 0)
         assert c.extract.strip() == c.extract and c.extract
         if c.highlight is not None:
             s, e = c.highlight
@@ -170,3 +173,13 @@ def test_follow_up_after_an_answer_prefers_its_article(small_index) -> None:
     assert second.resolved_question == "美国馆什么时候竣工的？"
     assert second.citations[0].article.id == "us"
     _check_invariants(second)
+
+
+@pytest.mark.slow
+def test_headline_only_brief_is_cited_by_its_headline(sample_index) -> None:
+    answer = ask("我市2021少儿春节联欢晚会启动了吗？", index=sample_index)
+    _check_invariants(answer)
+    first = answer.citations[0]
+    assert first.article.kind == "brief"
+    assert first.extract == "我市2021少儿春节联欢晚会正式启动"
+    assert not answer.no_answer
