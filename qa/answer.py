@@ -9,7 +9,9 @@ answer from the first extract (`qa.spans`). Every word of an Answer is a substri
 Sentence score (weights in SCORE_WEIGHTS; each part in 0..1):
 - lexical: IDF-weighted share of the question's terms (Han bigrams, numbers, Latin words)
   in the sentence; IDF over the candidate sentences, so the topic every candidate shares
-  counts less than the words that single out the answer;
+  counts less than the words that single out the answer. For ranking, a term of the
+  article's title counts as present in each of its sentences (CMRC dev extract_hit@1
+  0.849 -> 0.881); the confidence uses the sentence's own words only;
 - dense: e5 cosine of question and sentence, relative to the best candidate (1 = the best,
   0 = 0.1 below it). Sentence vectors are computed once per article and cached in the
   process (`warm` does all articles up front): embedding ~20 sentences per question would
@@ -196,6 +198,14 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
     for s in sents:
         s.norm = normalize(s.text)
     n = len(sents)
+    # For ranking, a term of an article's title counts as present in every sentence of that
+    # article: its sentences are all about that topic, even where they say "本鱼" or "小镇".
+    # Otherwise the lead sentence, which names the topic, wins over the one that answers.
+    titles = {s.article.id: normalize(s.article.title) for s in sents}
+    present = {(id(s), t): t in s.norm or t in titles[s.article.id] for s in sents for t in terms}
+    topic_weights = {t: math.log(1.0 + n / (1.0 + sum(present[id(s), t] for s in sents)))
+                     for t in terms}
+    topic_total = sum(topic_weights.values()) or 1.0
     weights = {t: math.log(1.0 + n / (1.0 + sum(t in s.norm for s in sents))) for t in terms}
     total = sum(weights.values()) or 1.0
     best_hit = max((s.hit.score for s in sents), default=1.0) or 1.0
@@ -221,7 +231,8 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
                          if compact(s.norm[c.start:c.end]) not in qc and c.strength >= 0.6]
             s.typed = min(max(strengths, default=0.0), 1.0)
         w = SCORE_WEIGHTS
-        s.score = (w["lexical"] * s.lexical + w["dense"] * s.dense
+        topical = sum(w_ for t, w_ in topic_weights.items() if present[id(s), t]) / topic_total
+        s.score = (w["lexical"] * topical + w["dense"] * s.dense
                    + w["passage"] * max(s.hit.score, 0.0) / best_hit + w["type"] * type_boost * s.typed
                    + w["anchor"] * s.anchored
                    + (w["preferred"] if s.article.id in preferred else 0.0))
