@@ -192,37 +192,41 @@ def _candidates(hits: Sequence[Hit], embedder: Any | None, preferred: Sequence[s
     return list(out.values())
 
 
+def _idf(terms: Sequence[str], holders: list[set[str]]) -> tuple[dict[str, float], float]:
+    """IDF weight of each term over the candidates holding it, and the weights' sum (never 0)."""
+    n = len(holders)
+    weights = {t: math.log(1.0 + n / (1.0 + sum(t in h for h in holders))) for t in terms}
+    return weights, sum(weights.values()) or 1.0
+
+
 def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None,
            preferred: Sequence[str]) -> None:
     terms = question_terms(question)
     for s in sents:
         s.norm = normalize(s.text)
-    n = len(sents)
     # For ranking, a term of an article's title counts as present in every sentence of that
     # article: its sentences are all about that topic, even where they say "本鱼" or "小镇".
     # Otherwise the lead sentence, which names the topic, wins over the one that answers.
     titles = {s.article.id: normalize(s.article.title) for s in sents}
-    present = {(id(s), t): t in s.norm or t in titles[s.article.id] for s in sents for t in terms}
-    topic_weights = {t: math.log(1.0 + n / (1.0 + sum(present[id(s), t] for s in sents)))
-                     for t in terms}
-    topic_total = sum(topic_weights.values()) or 1.0
-    weights = {t: math.log(1.0 + n / (1.0 + sum(t in s.norm for s in sents))) for t in terms}
-    total = sum(weights.values()) or 1.0
+    own = [{t for t in terms if t in s.norm} for s in sents]
+    topical = [held | {t for t in terms if t in titles[s.article.id]} for s, held in zip(sents, own)]
+    weights, total = _idf(terms, own)
+    topic_weights, topic_total = _idf(terms, topical)
     best_hit = max((s.hit.score for s in sents), default=1.0) or 1.0
     units = unit_hint(question)
     qc = compact(normalize(question))
     near = anchors(question)
     # A question that names its unit ("多长", "多少钱") is answered only where such a figure is.
     type_boost = 2.0 if kind == QUANTITY and units else 1.0
-    for s in sents:
-        s.lexical = sum(w for t, w in weights.items() if t in s.norm) / total
+    for s, held in zip(sents, own):
+        s.lexical = sum(weights[t] for t in held) / total
         s.anchored = sum(a in s.norm for a in near) / len(near) if near else 0.0
         if qvec is not None and s.vector is not None:
             s.cos = float(s.vector @ qvec)
         elif qvec is not None and not s.article.body and s.hit.dense is not None:
             s.cos = s.hit.dense  # the brief's passage vector is its headline's
     top_cos = max((s.cos for s in sents), default=0.0)
-    for s in sents:
+    for s, held_topical in zip(sents, topical):
         # Relative to the best candidate: e5 cosines sit in a narrow band (~0.70-0.80 across
         # languages, ~0.80-0.95 within Chinese), so only the distance to the best one ranks.
         s.dense = min(max(1.0 - (top_cos - s.cos) / 0.1, 0.0), 1.0) if qvec is not None else 0.0
@@ -231,8 +235,8 @@ def _score(sents: list[_Sent], question: str, kind: str, qvec: np.ndarray | None
                          if compact(s.norm[c.start:c.end]) not in qc and c.strength >= 0.6]
             s.typed = min(max(strengths, default=0.0), 1.0)
         w = SCORE_WEIGHTS
-        topical = sum(w_ for t, w_ in topic_weights.items() if present[id(s), t]) / topic_total
-        s.score = (w["lexical"] * topical + w["dense"] * s.dense
+        lexical_topical = sum(topic_weights[t] for t in held_topical) / topic_total
+        s.score = (w["lexical"] * lexical_topical + w["dense"] * s.dense
                    + w["passage"] * max(s.hit.score, 0.0) / best_hit + w["type"] * type_boost * s.typed
                    + w["anchor"] * s.anchored
                    + (w["preferred"] if s.article.id in preferred else 0.0))
