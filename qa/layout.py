@@ -4,6 +4,10 @@ A page is read in three passes: lines become units (bylines, jump notes, blocks 
 photo captions); text blocks are classified as body, headline or subhead from their
 context; units are then assembled into items in one of two layouts, headline before the
 byline (most papers) or after the body (the sample edition's reading order).
+
+Blocks are cut at blank lines and, since some OCR engines emit none, also where the lines
+themselves show a boundary (`qa.ocrtext.caption_pieces`, `title_pieces`): a page without a
+single blank line parses into the same items as with them.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class _Draft:
 
 
 def _units(text: str) -> list[_Unit]:
-    """Lines -> bylines, jump notes and blank-line separated blocks of text."""
+    """Lines -> bylines, jump notes and blocks of text (cut at blank lines, indents and layout cues)."""
     units: list[_Unit] = []
     block: list[str] = []
 
@@ -80,7 +84,9 @@ def _units(text: str) -> list[_Unit]:
             flush()
             units.append(_Unit("to", [], to))
     flush()
-    return _captions(units)
+    filled = [k for k, raw in enumerate(raws) if raw.strip()]
+    blank = bool(filled) and filled[-1] - filled[0] + 1 > len(filled)  # a blank line between text lines
+    return _captions(_split_blocks(units, regroup=not blank))
 
 
 def _captions(units: list[_Unit]) -> list[_Unit]:
@@ -112,22 +118,36 @@ def _title_like(lines: list[str]) -> bool:
     )
 
 
-def _split_trailing_titles(units: list[_Unit]) -> list[_Unit]:
-    """Split headline lines printed flush under a body (no blank line) into their own block:
-    a body cannot end mid-sentence right before a byline, a photo or the end of the page."""
+def _split_blocks(units: list[_Unit], *, regroup: bool) -> list[_Unit]:
+    """Cut text blocks where a headline, caption or dateline starts without a blank line before it.
+
+    `regroup` (a page without blank lines): title lines found together are also parted into
+    kicker, headline and photo title, which blank lines would otherwise have kept apart.
+    """
     out: list[_Unit] = []
     for i, u in enumerate(units):
+        if u.kind != "text":
+            out.append(u)
+            continue
         nxt = units[i + 1] if i + 1 < len(units) else None
-        ends_item = nxt is None or nxt.kind in ("byline", "from", "caption") or (
-            nxt.kind == "text" and ot.is_lead(nxt.lines[0])
+        # A body cannot run on, mid-sentence, into a byline, a photo or a new dated article.
+        closed = nxt is None or nxt.kind in _ANCHORS or (
+            nxt.kind == "text" and (ot.is_lead(nxt.lines[0]) or ot.split_credit(ot.join_lines(nxt.lines)) is not None)
         )
-        if u.kind == "text" and ends_item and not ot.ends_sentence(u.lines[-1]):
-            cut = max((k for k, line in enumerate(u.lines[:-1]) if ot.ends_sentence(line)), default=-1)
-            if cut >= 0 and _title_like(u.lines[cut + 1:]):
-                out += [_Unit("text", u.lines[: cut + 1]), _Unit("text", u.lines[cut + 1:])]
+        column = ot.typical_width(u.lines)
+        pieces = ot.caption_pieces(u.lines)
+        for k, (lines, caption) in enumerate(pieces):
+            if caption:
+                out.append(_Unit("text", lines))
                 continue
-        out.append(u)
+            before_caption = k + 1 < len(pieces) and pieces[k + 1][1]
+            for part, title in ot.title_pieces(lines, column, closed=closed if k + 1 == len(pieces) else True):
+                groups = ot.title_groups(part, before_caption=before_caption) if title and regroup else [part]
+                out += [_Unit("text", g) for g in groups]
     return out
+
+
+# ---------------------------------------------------------------- classification
 
 
 def _classify(units: list[_Unit]) -> None:
@@ -216,7 +236,7 @@ def page_items(text: str) -> list[dict[str, Any]]:
 
     A page with text but no recognizable article gives one untitled article; a blank page [].
     """
-    units = _split_trailing_titles(_units(text))
+    units = _units(text)
     _classify(units)
     if not units:
         return []

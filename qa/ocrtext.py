@@ -1,4 +1,5 @@
-"""Line-level reading of OCR'd newspaper text: bylines, jump notes, photo credits, reflow.
+"""Line-level reading of OCR'd newspaper text: bylines, jump notes, photo credits, reflow,
+and where a run of lines breaks into body, headline and caption when no blank line says so.
 
 These are the small, testable pieces `qa.edition.parse_page` is built from. Everything here
 keeps the printed text (spaces such as "11 月 13 日" stay); only line breaks are removed.
@@ -38,6 +39,7 @@ _CREDIT_RE = re.compile(
 _SENTENCE_END = "。！？!?…"
 _CLOSERS = "”’」』）)》】"
 _LEAD_RE = re.compile(r"^(?:本报讯|本报综合|本报消息|据新华社|新华社\S{0,12}电)")
+_SPACED_RE = re.compile(rf"[{_CJK}]\s+[{_CJK}]")
 _INLINE_BYLINE = re.compile(r"^(本报讯|本报综合|本报消息)\s*[（(]([^（）()]{2,40})[）)]\s*")
 
 
@@ -57,6 +59,11 @@ def ends_sentence(text: str) -> bool:
     while s and s[-1] in _CLOSERS:
         s = s[:-1]
     return bool(s) and s[-1] in _SENTENCE_END
+
+
+def spaced_phrases(line: str) -> bool:
+    """True for a line set as phrases parted by a space ("从无到有 从有到优"): a title complete in itself."""
+    return bool(_SPACED_RE.search(line))
 
 
 def is_lead(line: str) -> bool:
@@ -156,6 +163,19 @@ def split_credit(text: str) -> tuple[str, str] | None:
     return text[: m.start()].rstrip(), " ".join(m.group("names").split())
 
 
+def line_credit(line: str) -> tuple[str, str] | None:
+    """`split_credit` for a single line where no blank line marks the caption's end: stricter,
+    the credit must be set off (a role, a space, "/" or brackets), so that a body line which
+    merely ends in "摄" is not taken for one."""
+    m = _CREDIT_RE.search(line.rstrip())
+    if not m:
+        return None
+    credit = m.group().strip()
+    if not (_ROLE_RE.match(credit.lstrip("（(")) or re.search(r"[\s/（(]", credit)):
+        return None
+    return line[: m.start()].rstrip(), " ".join(m.group("names").split())
+
+
 def split_inline_byline(text: str) -> tuple[tuple[str, ...], str] | None:
     """("本报讯（记者 张明）今天…") -> (("记者 张明",), "本报讯 今天…"), or None."""
     m = _INLINE_BYLINE.match(text)
@@ -204,3 +224,113 @@ def reflow(lines: list[str]) -> str:
     if current:
         paragraphs.append(current)
     return "\n".join(paragraphs)
+
+
+# ---------------------------------------------------------------- blocks without blank lines
+#
+# Blank lines are what usually parts a headline from the body above it, a caption from the text
+# around it, a kicker from its headline. Some OCR engines emit none; the cuts below find those
+# boundaries from what a page keeps: sentence ends, line widths against the column, photo
+# credits and datelines. On a page with blank lines the same cuts find little to do.
+
+
+def title_line(line: str) -> bool:
+    """One line that may belong to a headline, kicker or subhead: short, no sentence inside or at its end."""
+    return (
+        len(line) <= 40
+        and not any(p in line for p in "。；;")
+        and line[-1] not in "，、：,:（(《“‘—-…"
+        and not ends_sentence(line)
+        and not is_lead(line)
+    )
+
+
+def caption_pieces(lines: list[str]) -> list[tuple[list[str], bool]]:
+    """Pieces of a block, each flagged True if it is a photo caption (the paragraph ending in a
+    credit line) or False; a dateline ("本报讯") after a finished sentence or a title starts a piece."""
+    cuts: dict[int, bool] = {0: False}
+    floor = 0
+    for c, line in enumerate(lines):
+        credit = line_credit(line)
+        if credit is not None:
+            start = _caption_start(lines, c, floor, lone=not credit[0])
+            cuts[start] = True
+            cuts.setdefault(c + 1, False)
+            floor = c + 1
+        elif c > floor and is_lead(line) and (ends_sentence(lines[c - 1]) or title_line(lines[c - 1])):
+            cuts[c] = False
+    bounds = sorted(k for k in cuts if k < len(lines)) + [len(lines)]
+    return [(lines[a:b], cuts[a]) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _caption_start(lines: list[str], c: int, floor: int, *, lone: bool) -> int:
+    """First line of the caption ending at line c: back to a finished sentence or a title line
+    much narrower than the caption (captions run the photo's width). A lone credit takes the
+    paragraph above it."""
+    start = c - 1 if lone and c > floor else c
+    widest = max(width(line) for line in lines[start : c + 1])
+    while start > floor:
+        above = lines[start - 1]
+        if ends_sentence(above) or (title_line(above) and width(above) < 0.8 * widest):
+            break
+        start -= 1
+        widest = max(widest, width(above))
+    return start
+
+
+def title_pieces(lines: list[str], column: float, *, closed: bool) -> list[tuple[list[str], bool]]:
+    """Parts of a piece of text, each flagged True for a run of title lines.
+
+    A run starts where a sentence has ended. At the end of a closed piece (a byline, photo or
+    dateline follows) the run is a headline. Followed by more text it is a subhead or headline
+    only if its lines are off the column width (a paragraph's first line is full or indented by
+    two characters; a subhead is centred and short) and the text after it opens a paragraph.
+    """
+    out: list[tuple[list[str], bool]] = []
+    start = k = 0
+    n = len(lines)
+    while k < n:
+        if k and not ends_sentence(lines[k - 1]):
+            k += 1
+            continue
+        end = k
+        while end < n and title_line(lines[end]):
+            end += 1
+        cut = 0
+        if end == n:
+            if closed and k < n and n - k <= 6 and len("".join(lines[k:])) <= 80:
+                cut = n
+        else:
+            t = k
+            while t < end and "，" not in lines[t] and not 0.75 * column <= width(lines[t]) <= column + 1.5:
+                t += 1
+            # the body after a title opens at full width; a narrow run beside a picture is no title
+            cut = t if t > k and width(lines[t]) >= 0.75 * column else 0
+        if cut:
+            if k > start:
+                out.append((lines[start:k], False))
+            out.append((lines[k:cut], True))
+            start = k = cut
+            continue
+        k += 1
+    if start < n:
+        out.append((lines[start:], False))
+    return out
+
+
+def title_groups(lines: list[str], *, before_caption: bool) -> list[list[str]]:
+    """Part a run of title lines into kicker, headline and photo title. Lines of one wrapped
+    headline share a font and a box, so their widths are alike; a kicker set in another size,
+    or a line of spaced phrases ("从无到有 从有到优"), stands alone. A "——" subtitle stays with
+    its headline; the line right above a caption is the photo's title."""
+    groups = [[lines[0]]]
+    for prev, line in zip(lines, lines[1:]):
+        a, b = width(prev), width(line)
+        alike = min(a, b) >= 0.5 * max(a, b) and not spaced_phrases(prev) and not spaced_phrases(line)
+        if line.startswith("—") or alike:
+            groups[-1].append(line)
+        else:
+            groups.append([line])
+    if before_caption and len(groups[-1]) > 1:
+        groups.append([groups[-1].pop()])
+    return groups

@@ -268,6 +268,107 @@ def test_reflow_rules() -> None:
     assert ocrtext.reflow(["一二三四五六七八九十。", "新的一段开始了。"]) == "一二三四五六七八九十。新的一段开始了。"
 
 
+# ---------------------------------------------------------------- pages without blank lines
+
+
+def _without_blank_lines(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.strip())
+
+
+def _squashed(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("name", ["sample", "page_sample_headline_first.txt"])
+def test_the_sample_without_blank_lines_gives_the_same_eight_items(sample: list[Article], name: str) -> None:
+    """Some OCR engines emit no blank lines: the items must come from the layout of the lines alone."""
+    (edition,) = [e for e in sample_editions() if e.date == "2020-11-14"]
+    path = edition.path if name == "sample" else DATA / name
+    flat = parse_page(_without_blank_lines(path.read_text(encoding="utf-8")), date="2020-11-14", page=1)
+    assert [(a.kind, a.headline) for a in flat] == [(a.kind, a.headline) for a in sample]
+    assert [_squashed(a.body) for a in flat] == [_squashed(a.body) for a in sample]  # equal up to paragraph breaks
+    fields = [(a.kicker, a.byline, a.subheads, a.photographer, a.continued_to) for a in sample]
+    assert [(a.kicker, a.byline, a.subheads, a.photographer, a.continued_to) for a in flat] == fields
+
+
+def test_headline_first_page_without_blank_lines() -> None:
+    green, market, photo, brief = _page("layout_no_blank_lines.txt")
+    assert (green.kicker, green.headline) == ("青溪河畔 秋色正浓", "滨河绿道全线贯通")  # spaced phrases: a kicker
+    assert green.byline == ("本报记者 林晓", "通讯员 陈立")
+    assert green.subheads == ("四季有景 处处有园",)  # short, off the column, a full-width paragraph after it
+    assert green.body == (
+        "本报讯 11 月 25 日，全长 12 公里的青溪滨河绿道全线贯通，市民可以沿河步行或骑行，从城西一路走到城东湿地公园。\n"
+        "绿道沿线新设驿站 6 处，配有饮水点、休息座椅和自行车维修工具，夜间照明也全部更新为节能灯具。\n"
+        "绿道两侧种植了银杏、红枫和桂花等树种，春天看花，秋天赏叶。市园林部门负责人介绍，明年还将在绿道沿线增设两处口袋公园。"
+    )
+    assert (market.headline, market.kicker, market.byline, market.subheads) == ("老街夜市重新开张", "", ("记者 周敏",), ())
+    assert market.body.startswith("本报讯 停业改造半年的青溪老街夜市昨晚重新开张")
+    assert market.body.endswith("“环境好了，生意也更好做了。”摊主王大姐说。")
+    assert (photo.kind, photo.headline, photo.photographer) == ("photo", "冬日暖阳", "林晓")
+    assert photo.body == "市民在滨河绿道上骑行，享受冬日暖阳。"
+    assert (brief.kind, brief.headline, brief.body) == ("brief", "青溪举办首届橘子文化节", "")
+
+
+def test_headline_after_body_page_without_blank_lines() -> None:
+    library, contest = _page("layout_no_blank_after.txt")
+    assert (library.headline, library.byline, library.subheads) == ("图书馆周末延时开放", ("记者 吴丹",), ())
+    # a narrow run beside a picture, right after a sentence ends, is body, not a subhead
+    assert library.body.endswith("活动。\n图书馆去年共接待读者 38 万人次，其中少年儿童读者占比超过三成。")
+    assert (contest.headline, contest.byline) == ("职业技能大赛落幕", ("记者 孙浩",))  # byline inside the dateline
+    assert contest.body.startswith("本报讯 青溪市第三届职业技能大赛日前落幕")
+    assert "图书馆" not in contest.body and "职业技能大赛落幕" not in library.body
+
+
+def test_a_body_with_short_lines_inside_stays_one_article_without_blank_lines() -> None:
+    lines = [
+        "▢ 记者 李明",
+        "本报讯 昨天上午，青溪市第一人民医",
+        "院新院区正式启用，首日接诊患者",
+        "3000 余人次。",  # the short last line of a paragraph
+        "新院区位于城南新区总建筑面积约",  # a paragraph opening without a comma: indented, not off the column
+        "12 万平方米，设置床位 1200 张，开",
+        "设",  # a short piece of a wrapped sentence
+        "儿科、妇产科和康复科等 36 个科室。",
+        "院长张华是一名老党员，工作之余",
+        "爱好摄",  # ends in "摄" but is no photo credit
+        "影，作品多次在全国比赛中获奖。",
+    ]
+    (a,) = parse_page("\n".join(lines))
+    assert (a.kind, a.headline, a.kicker, a.byline, a.subheads, a.photographer) == ("article", "", "", ("记者 李明",), (), "")
+    assert _squashed(a.body) == _squashed("".join(lines[1:]))
+    assert a.body.count("\n") == 1  # a new paragraph after "余人次。" only
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("方位展示俄罗斯风情。 全媒体记者 吕斌 摄", ("方位展示俄罗斯风情。", "吕斌")),
+        ("（张立新 摄）", ("", "张立新")),
+        ("夕阳下的青溪大桥。张三/摄", ("夕阳下的青溪大桥。", "张三")),
+        ("爱好摄", None),
+        ("工作之余爱好摄", None),
+    ],
+)
+def test_line_credit_needs_a_credit_set_off(line: str, expected: tuple[str, str] | None) -> None:
+    assert ocrtext.line_credit(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("lines", "before_caption", "expected"),
+    [
+        (["从无到有 从有到优", "义乌绿色动力小镇通过省级命名验收"], False, [[0], [1]]),  # spaced phrases stand alone
+        (["为122家小微企业发放帮扶资金4.78亿元", "义乌农商银行", "“三师助企”解难题"], False, [[0], [1, 2]]),
+        (["青溪稻米喜获丰收", "——全市粮食总产量连续三年增长"], False, [[0, 1]]),  # a subtitle stays
+        (["城际公交K8路", "下月开通", "金秋银杏美"], True, [[0, 1], [2]]),  # the photo's own title
+    ],
+)
+def test_title_groups_part_kicker_headline_and_photo_title(
+    lines: list[str], before_caption: bool, expected: list[list[int]]
+) -> None:
+    groups = ocrtext.title_groups(lines, before_caption=before_caption)
+    assert groups == [[lines[k] for k in group] for group in expected]
+
+
 # ---------------------------------------------------------------- JSONL
 
 
