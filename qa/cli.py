@@ -245,6 +245,19 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_rerank(args: argparse.Namespace) -> int:
+    from qa.rerank import bench_rerank
+
+    report = bench_rerank(args.file, folds=args.folds, limit=args.limit, progress=not args.quiet)
+    for key, value in report.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else (
+            f"{value:.4f}" if isinstance(value, float) else value)
+        print(f"{key:<16} {shown}")
+    if args.json:
+        _write_json(args.json, report)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.ui import serve
 
@@ -330,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--worst", type=int, default=10)
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_squad)
+    b = bench.add_parser("rerank", help="fit and cross-validate the passage re-ranker on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--folds", type=int, default=5)
+    b.add_argument("--limit", type=int, help="use only the first N answerable questions")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_rerank)
 
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")

@@ -36,9 +36,10 @@ VECTORS = "vectors.faiss"
 # headline-only brief on the sample.
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     "chunk": {"size": None, "overlap": 1},  # size None: qa.chunk.DEFAULT_SIZE
-    # merge_gap 0: overlapping neighbours are not joined (see qa.retrieve.MERGE_GAP)
+    # merge_gap 0: overlapping neighbours are not joined (see qa.retrieve.MERGE_GAP);
+    # rerank: the term-coverage second stage (qa.rerank) re-orders the fused top passages.
     "fusion": {"method": "weighted", "depth": 50, "dense_weight": 0.4, "hub_weight": 0.5,
-               "rrf_k": 60, "merge_gap": 0.0},
+               "rrf_k": 60, "merge_gap": 0.0, "rerank": True},
 }
 
 

@@ -1,4 +1,8 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (FTS5/BM25) candidates, fused into ranked hits."""
+"""Hybrid retrieval: dense (FAISS) and lexical (FTS5/BM25) candidates, fused into ranked hits.
+
+Two stages: `fuse` scores each candidate from its cosine and BM25; `rerank` re-orders the
+fused top RERANK_DEPTH by how well each passage covers the question's terms (`qa.rerank`).
+"""
 
 from __future__ import annotations
 
@@ -188,14 +192,13 @@ def _without_overlap(passage: Passage, chosen: Sequence[Passage]) -> Passage | N
     return Passage(passage_id(passage.article_id, start, end), passage.article_id, start, end, text)
 
 
-# Fused-score margin (weighted fusion's 0..1 scale) within which an overlapping neighbour of
-# a hit is joined to it. CMRC 2018 dev, 250-char passages, R@1 / mean top-1 chars: off 0.951 /
-# 211, 0.1 0.976 / 249, 0.15 0.979 / 274, 0.2 0.980 / 296 (300-char passages unjoined: 0.958 /
-# 254, so joining beats bigger chunks at equal length); R@5 0.997 -> 0.998. Sample edition: top
-# article 0.99 and top-5 passage 1.00 unchanged, top-1 passage 0.93 -> 0.94.
-# Off by default for now: qa.answer cites at most one extract per hit passage, so a joined
-# hit leaves it fewer citations (CMRC, every 8th question: extract_hit@3 0.903 -> 0.876 at
-# 0.15). Turn it on (0.15) once answers skip overlapping extracts instead of repeated ids.
+# Score margin (the fused 0..1 scale, re-ranking bonus included) within which an overlapping
+# neighbour of a hit is joined to it. CMRC 2018 dev, 250-char passages, R@1 / mean top-1 chars,
+# first stage only: off 0.951 / 211, 0.1 0.976 / 249, 0.15 0.979 / 274, 0.2 0.980 / 296
+# (300-char passages unjoined: 0.958 / 254, so joining beats bigger chunks at equal length);
+# with re-ranking: off 0.958, 0.1 0.976, 0.15 0.978. Off by default: the joins that re-ranking
+# does not already make add ~60 chars to the average hit and cost extract quality (CMRC, every
+# 8th question: extract_hit@1 0.864 -> 0.856 at 0.15).
 MERGE_GAP = 0.0
 
 
@@ -225,7 +228,8 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
              page: int | None = None, article_id: str | None = None,
              fusion: dict[str, Any] | None = None,
              query_vector: np.ndarray | None = None) -> list[Hit]:
-    """The `k` best passages for `question`, dense and lexical candidates fused.
+    """The `k` best passages for `question`: dense and lexical candidates fused, the top ones
+    re-ranked by term coverage (fusion setting "rerank", on by default).
 
     Args:
         question: any text; cut to MAX_QUESTION_CHARS. QuestionError when empty.
@@ -257,6 +261,8 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     articles: dict[str, Any] = {}
     gap = float(settings.get("merge_gap", MERGE_GAP))
     ranked = fuse(cands, settings)
+    if settings.get("rerank", True):
+        ranked = rerank(index, text, cands, ranked, settings, articles)
     for n, (pid, score) in enumerate(ranked):
         passage = _without_overlap(index.store.passage(pid), chosen)
         if passage is None:
@@ -275,6 +281,74 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         if len(hits) == k:
             break
     return hits
+
+
+# Candidates the second stage re-ranks (by fused score); the rest keep their order below them.
+RERANK_DEPTH = 20
+
+
+def _rerank_inputs(index: Any, question: str, cands: Sequence[Candidate],
+                   ranked: Sequence[tuple[int, float]],
+                   articles: dict[str, Any]) -> tuple[list[Candidate], np.ndarray]:
+    """The top RERANK_DEPTH candidates and their `qa.rerank.features` rows."""
+    from qa.chunk import headline_text
+    from qa.rerank import features
+
+    by_id = {c.id: c for c in cands}
+    top = [by_id[pid] for pid, _ in ranked[:RERANK_DEPTH]]
+    passages = {p.id: p for p in index.store.passages([c.id for c in top])}
+    top = [c for c in top if c.id in passages]
+    for c in top:
+        aid = passages[c.id].article_id
+        if aid not in articles:
+            articles[aid] = index.store.article(aid)
+    titles = {aid: headline_text(a) for aid, a in articles.items() if a is not None}
+    fused = dict(ranked)
+    return top, features(question, top, fused, passages, titles)
+
+
+def rerank(index: Any, question: str, cands: Sequence[Candidate],
+           ranked: Sequence[tuple[int, float]], settings: dict[str, Any],
+           articles: dict[str, Any] | None = None) -> list[tuple[int, float]]:
+    """`ranked` with its top RERANK_DEPTH re-ordered by `qa.rerank` (see there).
+
+    The re-ranked score is the fused score plus a bonus for covering the question's terms;
+    the passages below the re-ranked ones keep their order, their scores capped at the lowest
+    re-ranked one. When the lexical side matched nothing (an English question over Chinese
+    text) there is nothing to cover and the dense order stays.
+    """
+    from qa.rerank import scores
+
+    if len(ranked) < 2 or not any(c.lexical for c in cands):
+        return list(ranked)
+    top, x = _rerank_inputs(index, question, cands, ranked, {} if articles is None else articles)
+    s = scores(x, settings.get("rerank_weights"))
+    head = sorted(((c.id, float(v)) for c, v in zip(top, s)), key=lambda t: -t[1])
+    floor = head[-1][1] if head else 1.0
+    return head + [(pid, min(score, floor)) for pid, score in ranked[len(top):]]
+
+
+def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
+                 fusion: dict[str, Any] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features, labels) of the re-ranked candidates of each question, for `qa.rerank.fit`.
+
+    `items` are (question, answers) pairs; a candidate's label is 1 when its passage holds
+    one of the answers (compacted).
+    """
+    from qa.text import compact
+
+    settings = {**index.settings["fusion"], **(fusion or {})}
+    out = []
+    for question, answers in items:
+        text = clean_question(question)
+        golds = [compact(a) for a in answers if compact(a)]
+        cands = candidates(index, text, depth=int(settings.get("depth", 50)))
+        articles: dict[str, Any] = {}
+        top, x = _rerank_inputs(index, text, cands, fuse(cands, settings), articles)
+        passages = {p.id: p for p in index.store.passages([c.id for c in top])}
+        texts = [passages[c.id].text or articles[passages[c.id].article_id].title for c in top]
+        out.append((x, np.array([float(any(g in compact(t) for g in golds)) for t in texts])))
+    return out
 
 
 def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
@@ -299,5 +373,5 @@ def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
     return {k: found[k] / n if n else 0.0 for k in ks}
 
 
-__all__ = ["Candidate", "MAX_QUESTION_CHARS", "MERGE_GAP", "candidates", "clean_question", "fuse",
-           "passage_recall", "retrieve"]
+__all__ = ["Candidate", "MAX_QUESTION_CHARS", "MERGE_GAP", "RERANK_DEPTH", "candidates", "clean_question",
+           "fuse", "passage_recall", "rerank", "rerank_lists", "retrieve"]

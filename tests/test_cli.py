@@ -112,3 +112,16 @@ def test_chat_reads_questions_from_stdin(capsys, monkeypatch, sample_index_dir):
     assert code == 0
     assert "3.32" in out
     assert "(understood as:" in out
+
+
+def test_bench_rerank_prints_and_writes_its_report(capsys, tmp_path, embedder):
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "data" / "squad_small.json"
+    out_file = tmp_path / "rerank.json"
+    code, out, _ = run(capsys, "--quiet", "bench", "rerank", str(fixture), "--folds", "2",
+                       "--json", str(out_file))
+    assert code == 0
+    assert "cv_r1" in out and "fitted_weights" in out
+    report = json.loads(out_file.read_text(encoding="utf-8"))
+    assert report["questions"] > 0 and set(report["fitted_weights"]) == {"fused", "coverage", "sentence_coverage"}
