@@ -339,6 +339,16 @@ def _retrieve(question: str, *, qvec: np.ndarray | None, **options: Any) -> list
     return retrieve(question, **options)
 
 
+def _short_span(best: _Sent, extract: str, lo: int, question: str, kind: str) -> tuple[int, int] | None:
+    """The short answer's span in `extract`: looked for in the best sentence first, since the
+    neighbour joined to it is context; in the whole extract when that sentence has none."""
+    if best.article.body and (best.start, best.end) != (lo, lo + len(extract)):
+        span = short_answer_span(best.text, question, kind=kind)
+        if span is not None:
+            return span[0] + best.start - lo, span[1] + best.start - lo
+    return short_answer_span(extract, question, kind=kind)
+
+
 def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | None = None,
         k: int = 5, date: str | None = None, page: int | None = None) -> Answer:
     """Answer `question` from the index with cited extracts.
@@ -388,7 +398,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         extract = s.article.body[lo:hi] if s.article.body else s.text
         highlight: tuple[int, int] | None = None
         if not citations:
-            span = short_answer_span(extract, resolved, kind=kind)
+            span = _short_span(s, extract, lo, resolved, kind)
             missing = missing_terms(resolved, hits)
             confidence = _confidence(s, _is_english(resolved), kind, span is not None, [f for _, f in missing])
             no_answer = confidence < NO_ANSWER_THRESHOLD

@@ -112,6 +112,9 @@ def test_history_strings_resolve_follow_ups(small_index) -> None:
     ("东方日升的电池项目哪天正式开工？", "9月23日"),
     ("谁担任绿色动力小镇规划的设计总监？", "川崎晴朗先生"),
     ("How many people are taking part in the 2020 Yiwu half marathon?", "近10000人"),
+    # The extract joins a neighbour ending in "参加比赛" before the best sentence: the short
+    # answer comes from the best sentence.
+    ("马拉松的起终点设在哪里？", "梅湖体育中心游泳馆"),
 ])
 def test_sample_answers(sample_index, question: str, short: str) -> None:
     answer = ask(question, index=sample_index)
@@ -183,3 +186,21 @@ def test_headline_only_brief_is_cited_by_its_headline(sample_index) -> None:
     assert first.article.kind == "brief"
     assert first.extract == "我市2021少儿春节联欢晚会正式启动"
     assert not answer.no_answer
+
+
+def test_short_answer_is_looked_for_in_the_best_sentence_first() -> None:
+    from qa.answer import _Sent, _short_span
+    from qa.types import Article
+
+    body = "建议市民拼车前往北京路参加比赛。起终点设置在梅湖体育中心游泳馆。"
+    cut = body.index("起")
+    article = Article("a", "2020-11-14", 1, headline="马拉松", body=body)
+    best = _Sent(article, cut, len(body), 1, None, None)
+    span = _short_span(best, body, 0, "起终点设在哪里？", "place")
+    assert span is not None and span[0] >= cut and "梅湖体育中心" in body[span[0]:span[1]]
+    # Nothing of the type in the best sentence: the whole extract is searched.
+    body = "今年的参赛规模创新高。共有10000人报名参加。"
+    article = Article("b", "2020-11-14", 1, headline="马拉松", body=body)
+    first = _Sent(article, 0, body.index("共"), 0, None, None)
+    span = _short_span(first, body, 0, "有多少人报名？", "quantity")
+    assert span is not None and body[span[0]:span[1]].startswith("10000")
