@@ -87,12 +87,22 @@ _cache: OrderedDict[tuple[str, str], tuple[list[tuple[int, int]], np.ndarray | N
 _cache_lock = threading.Lock()
 
 
-def _sentences(article: Article, embedder: Any | None) -> tuple[list[tuple[int, int]], np.ndarray | None]:
+def _stored(index: Any, article: Article) -> np.ndarray | None:
+    """The article's sentence vectors saved in the index (None when it has not all of them)."""
+    from qa.index import sentence_ids
+
+    store = getattr(index, "sentence_vectors", None) if index is not None else None
+    ids = [sid for sid, _, _ in sentence_ids(article)]
+    return store.get(ids) if store is not None and ids else None
+
+
+def _sentences(article: Article, embedder: Any | None,
+               index: Any = None) -> tuple[list[tuple[int, int]], np.ndarray | None]:
     """Sentence spans of the article body and (when an embedder is given) their unit vectors.
 
-    Vectors are computed on first use of an article and kept in a process cache keyed by model
-    and article id: embedding the ~10-25 sentences of the hits at every question would cost
-    more than the whole retrieval.
+    Vectors come from the index (embedded at build time) or are computed on first use; either
+    way they are kept in a process cache keyed by model and article id: embedding the ~10-25
+    sentences of the hits at every question would cost more than the whole retrieval.
     """
     key = (getattr(embedder, "model_id", ""), article.id)
     with _cache_lock:
@@ -103,7 +113,9 @@ def _sentences(article: Article, embedder: Any | None) -> tuple[list[tuple[int, 
     spans = split_sentences(article.body)
     vectors = None
     if embedder is not None and spans:
-        vectors = embedder.embed_passages([article.body[s:e] for s, e in spans])
+        vectors = _stored(index, article)
+        if vectors is None:
+            vectors = embedder.embed_passages([article.body[s:e] for s, e in spans])
     with _cache_lock:
         _cache[key] = (spans, vectors)
         while len(_cache) > _CACHE_LIMIT:
@@ -112,17 +124,23 @@ def _sentences(article: Article, embedder: Any | None) -> tuple[list[tuple[int, 
 
 
 def warm(index: Any, *, progress: bool = False) -> int:
-    """Embed the sentences of every article of `index` now (the app does this at start);
-    returns how many sentences the index holds.
+    """Cache the sentence vectors of every article of `index` now (the app does this at
+    start); returns how many sentences the index holds.
 
-    All uncached sentences go to the model in one call, so it batches them by length: far
-    faster than article by article (CMRC dev: ~22k sentences).
+    Vectors saved in the index are read; the rest go to the model in one call, so it batches
+    them by length: far faster than article by article (CMRC dev: ~22k sentences).
     """
     embedder = index.embedder
     model = getattr(embedder, "model_id", "")
     articles = list(index.articles())
     with _cache_lock:
         todo = [a for a in articles if (_cache.get((model, a.id)) or (None, None))[1] is None]
+    ready = {a.id: v for a in todo if (v := _stored(index, a)) is not None}
+    with _cache_lock:
+        for a in todo:
+            if a.id in ready:
+                _cache[(model, a.id)] = (split_sentences(a.body), ready[a.id])
+    todo = [a for a in todo if a.id not in ready]
     spans_of = {a.id: split_sentences(a.body) for a in todo}
     texts = [a.body[s:e] for a in todo for s, e in spans_of[a.id]]
     vectors = embedder.embed_passages(texts, progress=progress) if texts else None
@@ -176,7 +194,7 @@ def _candidates(hits: Sequence[Hit], embedder: Any | None, preferred: Sequence[s
         if not hit.article.body:  # a headline-only brief: citable by its headline
             out.setdefault((hit.article.id, 0), _Sent(hit.article, 0, 0, 0, hit, None))
             continue
-        spans, vectors = _sentences(hit.article, embedder)
+        spans, vectors = _sentences(hit.article, embedder, index)
         for i, (s, e) in enumerate(spans):
             if s < hit.passage.end and hit.passage.start < e and (hit.article.id, i) not in out:
                 out[(hit.article.id, i)] = _Sent(hit.article, s, e, i, hit,
@@ -185,7 +203,7 @@ def _candidates(hits: Sequence[Hit], embedder: Any | None, preferred: Sequence[s
         home = next((h for h in hits if h.article.id == aid), None)
         if home is None:
             continue  # not retrieved at all: the follow-up moved on
-        spans, vectors = _sentences(home.article, embedder)
+        spans, vectors = _sentences(home.article, embedder, index)
         for i, (s, e) in enumerate(spans):
             out.setdefault((aid, i), _Sent(home.article, s, e, i, home,
                                            vectors[i] if vectors is not None else None))

@@ -22,12 +22,14 @@ import numpy as np
 from qa.errors import IndexFormatError, InputError
 from qa.text import TOKENIZER_VERSION
 from qa.types import Article, Passage
+from qa.vectors import Vectors
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "multilingual-e5-small"
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.faiss"
+SENTENCES = "sentences.faiss"  # optional: sentence vectors for answer scoring
 
 # Chunk and fusion settings recorded in the manifest; `retrieve` reads the fusion ones.
 # Fusion chosen on CMRC 2018 dev and our own sample questions (see `qa.retrieve.fuse`):
@@ -59,79 +61,6 @@ def merge_settings(settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]
 
         merged["chunk"]["size"] = DEFAULT_SIZE
     return merged
-
-
-class Vectors:
-    """FAISS IndexIDMap2 over an exact inner-product index, keyed by passage id."""
-
-    def __init__(self, dim: int, index: Any = None) -> None:
-        import faiss  # lazily: keeps `import qa` fast
-
-        self.dim = dim
-        self.faiss = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-    def __len__(self) -> int:
-        return int(self.faiss.ntotal)
-
-    def ids(self) -> np.ndarray:
-        import faiss
-
-        return faiss.vector_to_array(self.faiss.id_map).astype(np.int64)
-
-    def add(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        if len(ids):
-            self.faiss.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                    np.asarray(ids, dtype=np.int64))
-
-    def remove(self, ids: Iterable[int]) -> None:
-        import faiss
-
-        arr = np.fromiter(ids, dtype=np.int64)
-        if arr.size:
-            self.faiss.remove_ids(faiss.IDSelectorBatch(arr))
-
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        """The stored vectors of `ids` (each must be present)."""
-        out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for row, pid in enumerate(ids):
-            out[row] = self.faiss.reconstruct(int(pid))
-        return out
-
-    def search(self, query: np.ndarray, k: int, *, ids: Sequence[int] | None = None
-               ) -> list[tuple[int, float]]:
-        """Top `k` (id, inner product), best first; `ids` restricts the search to those passages."""
-        import faiss
-
-        if k <= 0 or len(self) == 0 or (ids is not None and len(ids) == 0):
-            return []
-        q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
-        params = None
-        if ids is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
-        # One query over a few thousand vectors is sub-millisecond on one thread; OpenMP's
-        # thread team made it 20 ms p50 on a busy 2-core machine (CMRC dev corpus). The
-        # setting is per calling thread and shared with torch, hence restored.
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            scores, found = self.faiss.search(q, min(k, len(self)), params=params)
-        finally:
-            faiss.omp_set_num_threads(threads)
-        return [(int(i), float(s)) for i, s in zip(found[0], scores[0]) if i != -1]
-
-    def write(self, path: Path) -> None:
-        import faiss
-
-        faiss.write_index(self.faiss, str(path))
-
-    @classmethod
-    def read(cls, path: Path) -> Vectors:
-        import faiss
-
-        index = faiss.read_index(str(path))
-        if not isinstance(index, faiss.IndexIDMap2):
-            raise ValueError(f"expected an IndexIDMap2, found {type(index).__name__}")
-        return cls(index.d, index)
 
 
 def _fsync(path: Path) -> None:
@@ -212,7 +141,7 @@ class Index:
 
     def __init__(self, *, model: Any, settings: dict[str, Any] | None = None,
                  manifest: dict[str, Any] | None = None, _store_file: Path | None = None,
-                 _vectors: Vectors | None = None) -> None:
+                 _vectors: Vectors | None = None, _sentences: Vectors | None = None) -> None:
         from qa.store import Store
 
         self.settings = merge_settings(settings)
@@ -226,6 +155,7 @@ class Index:
             shutil.copyfile(_store_file, store_path)
         self.store = Store(store_path)
         self._vectors = _vectors
+        self._sentences = _sentences
         self.manifest: dict[str, Any] = dict(manifest or {})
 
     # -- construction ----------------------------------------------------------------------
@@ -278,6 +208,19 @@ class Index:
                 self._vectors = Vectors(int(self.embedder.dim))
             return self._vectors
 
+    @property
+    def sentence_vectors(self) -> Vectors:
+        """Vectors of the article sentences `qa.answer` scores, keyed by `sentence_ids`.
+
+        Embedded at build time and saved with the index, so a loaded index answers without
+        embedding sentences (CMRC dev: 22k sentences, about 40 s). An index saved before they
+        were stored has none; `qa.answer` then embeds sentences on first use.
+        """
+        with self._lock:
+            if self._sentences is None:
+                self._sentences = Vectors(int(self.embedder.dim))
+            return self._sentences
+
     # -- changes ---------------------------------------------------------------------------
 
     def add_articles(self, articles: Sequence[Article], *, progress: bool = False,
@@ -297,10 +240,15 @@ class Index:
         with self._lock:
             kept = set(int(i) for i in self.vectors.ids())
             new = [(a, p) for a in articles for p in passages[a.id] if p.id not in kept]
+            have = set(int(i) for i in self.sentence_vectors.ids())
+            sentences = [(sid, a.body[s:e]) for a in articles
+                         for sid, s, e in sentence_ids(a) if sid not in have]
             # Embed before touching the store so that a failing model changes nothing.
             vecs = self.embedder.embed_passages(
                 [embedding_text(a, p) for a, p in new], progress=progress
             ) if new else np.zeros((0, self.vectors.dim), dtype=np.float32)
+            svecs = self.embedder.embed_passages([t for _, t in sentences], progress=progress) \
+                if sentences else None
             try:
                 for (date, page), arts in pages.items():
                     self.store.remove_edition(date, page)  # re-adding a page replaces it
@@ -308,13 +256,12 @@ class Index:
                                            [p for a in arts for p in passages[a.id]],
                                            source=source, sha256=sha256)
                 self.vectors.add([p.id for _, p in new], vecs)
+                if svecs is not None:
+                    self.sentence_vectors.add([sid for sid, _ in sentences], svecs)
             finally:
                 # Whatever the store now holds, the vectors match it (a page that failed to
                 # add, e.g. an article id clash, is gone from both).
-                wanted = set(self.store.passage_ids())
-                self.vectors.remove(i for i in set(int(i) for i in self.vectors.ids())
-                                    if i not in wanted)
-                self._touch()
+                self._prune()
         return len(new)
 
     def add_edition(self, path: str | os.PathLike, *, date: str | None = None,
@@ -331,9 +278,17 @@ class Index:
         """Remove an edition (all pages, or one); returns the number of passages removed."""
         with self._lock:
             ids = self.store.remove_edition(date, page)
-            self.vectors.remove(ids)
-            self._touch()
+            self._prune()
             return len(ids)
+
+    def _prune(self) -> None:
+        """Drop the passage and sentence vectors of whatever the store no longer holds."""
+        wanted = set(self.store.passage_ids())
+        self.vectors.remove(i for i in set(int(i) for i in self.vectors.ids()) if i not in wanted)
+        wanted = {sid for a in self.store.articles() for sid, _, _ in sentence_ids(a)}
+        self.sentence_vectors.remove(i for i in set(int(i) for i in self.sentence_vectors.ids())
+                                     if i not in wanted)
+        self._touch()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -371,7 +326,8 @@ class Index:
             "prompts": dict(prompts) if isinstance(prompts, dict) else prompts,
             "chunk": self.settings["chunk"],
             "fusion": self.settings["fusion"],
-            "counts": {**self.store.counts(), "vectors": len(self.vectors)},
+            "counts": {**self.store.counts(), "vectors": len(self.vectors),
+                       "sentences": len(self.sentence_vectors)},
             "corpus_sha256": self._corpus_sha256(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -388,9 +344,10 @@ class Index:
                     self._touch()
                 _backup(self.store.path, tmp / STORE)
                 self.vectors.write(tmp / VECTORS)
+                self.sentence_vectors.write(tmp / SENTENCES)
                 text = json.dumps(self.manifest, ensure_ascii=False, indent=2) + "\n"
                 (tmp / MANIFEST).write_text(text, encoding="utf-8")
-            for name in (STORE, VECTORS, MANIFEST):
+            for name in (STORE, VECTORS, SENTENCES, MANIFEST):
                 _fsync(tmp / name)
             _fsync(tmp)
             _replace_dir(tmp, final)
@@ -442,10 +399,20 @@ class Index:
         if vectors.dim != dim:
             raise IndexFormatError(f"Index {folder}: vectors have dimension {vectors.dim}, "
                                    f"the manifest says {dim}. {hint}")
+        sentences = None
+        if (folder / SENTENCES).is_file():
+            try:
+                sentences = Vectors.read(folder / SENTENCES)
+            except Exception as exc:
+                raise IndexFormatError(f"Index file {folder / SENTENCES} is corrupt "
+                                       f"({_first_line(exc)}). {hint}") from None
+            if sentences.dim != dim:
+                raise IndexFormatError(f"Index {folder}: sentence vectors have dimension "
+                                       f"{sentences.dim}, the manifest says {dim}. {hint}")
         settings = {k: manifest[k] for k in ("chunk", "fusion") if isinstance(manifest.get(k), dict)}
         try:
             index = cls(model=model or built_model, settings=settings, manifest=manifest,
-                        _store_file=folder / STORE, _vectors=vectors)
+                        _store_file=folder / STORE, _vectors=vectors, _sentences=sentences)
             stored = set(index.store.passage_ids())
         except Exception as exc:  # IndexFormatError from the store, sqlite3.DatabaseError
             # The store's own message names the working copy; the cause stays chained.
@@ -461,6 +428,14 @@ class Index:
         """Release the working copy (also done when the index is garbage collected)."""
         self.store.close()
         self._cleanup()
+
+
+def sentence_ids(article: Article) -> list[tuple[int, int, int]]:
+    """(id, start, end) of each body sentence, as `qa.answer` splits and scores them."""
+    from qa.chunk import passage_id
+    from qa.text import split_sentences
+
+    return [(passage_id(article.id, s, e), s, e) for s, e in split_sentences(article.body)]
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -498,4 +473,4 @@ def default_index(*, progress: bool = False) -> Index:
 
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_SETTINGS", "FORMAT_VERSION", "Index", "Vectors",
-           "default_index", "merge_settings"]
+           "default_index", "merge_settings", "sentence_ids"]

@@ -204,3 +204,30 @@ def test_short_answer_is_looked_for_in_the_best_sentence_first() -> None:
     first = _Sent(article, 0, body.index("共"), 0, None, None)
     span = _short_span(first, body, 0, "有多少人报名？", "quantity")
     assert span is not None and body[span[0]:span[1]].startswith("10000")
+
+
+def test_a_loaded_index_answers_from_its_stored_sentence_vectors(tmp_path) -> None:
+    from conftest import HashEmbedder
+
+    from qa import answer
+    from qa.index import Index
+
+    articles = [Article(id=f"stored-{name}", date="2020-11-14", page=1, headline=name, body=body)
+                for name, body in BODIES.items()]
+    built = Index.from_articles(articles, model=HashEmbedder(), progress=False)
+    folder = built.save(tmp_path / "idx")
+    question = "美国馆的面积是多少？"
+    expected = [(c.article.id, c.start, c.end) for c in ask(question, index=built).citations]
+    assert "950平方米" in ask(question, index=built).citations[0].extract
+    for keep_sentences in (True, False):
+        if not keep_sentences:
+            (folder / "sentences.faiss").unlink()
+        loaded = Index.load(folder)
+        loaded._embedder = counting = HashEmbedder()
+        with answer._cache_lock:
+            answer._cache.clear()
+        reply = ask(question, index=loaded)
+        assert [(c.article.id, c.start, c.end) for c in reply.citations] == expected
+        n = answer.warm(loaded)
+        # Stored vectors: no sentence is embedded; none stored: each one once, on demand.
+        assert counting.passages_embedded == (0 if keep_sentences else n)
