@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from qa.errors import QAError
+from qa.errors import InputError, QAError
 
 # Nothing here may reach a model hub: the default model is materialized locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -245,8 +245,27 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_retrieval(args: argparse.Namespace) -> int:
+    from qa.benchmarks import METHODS, bench_retrieval
+
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    unknown = [m for m in methods or [] if m not in METHODS]
+    if unknown:
+        raise InputError(f"Unknown method {unknown[0]!r}; known: {', '.join(METHODS)}.")
+    report = bench_retrieval(args.file, chunk_size=args.chunk_size, limit=args.limit,
+                             methods=methods, progress=not args.quiet)
+    build = report.pop("build")
+    print(f"{int(build['passages'])} passages, built in {build['seconds']:.1f} s")
+    print(f"{'method':<28} {'R@1':>6} {'R@5':>6}")
+    for name, row in report.items():
+        print(f"{name:<28} {row['r1']:>6.4f} {row['r5']:>6.4f}")
+    if args.json:
+        _write_json(args.json, {"build": build, **report})
+    return 0
+
+
 def cmd_bench_rerank(args: argparse.Namespace) -> int:
-    from qa.rerank import bench_rerank
+    from qa.benchmarks import bench_rerank
 
     report = bench_rerank(args.file, folds=args.folds, limit=args.limit, progress=not args.quiet)
     for key, value in report.items():
@@ -343,6 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--worst", type=int, default=10)
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_squad)
+    b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--chunk-size", type=int, help="passage size in chars (default: the index default)")
+    b.add_argument("--limit", type=int, help="use only the first N answerable questions")
+    b.add_argument("--methods", help="comma-separated subset of: dense, lexical, rrf, weighted, ...")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_retrieval)
     b = bench.add_parser("rerank", help="fit and cross-validate the passage re-ranker on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--folds", type=int, default=5)

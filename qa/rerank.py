@@ -9,7 +9,7 @@ IDF taken over the candidates' sentences (so the topic every candidate shares we
 
 The model is a linear score over FEATURES, fitted listwise (softmax over one question's
 candidates, the passages holding the gold answer as targets) by `fit`; `cross_validate`
-reports its held-out recall. `edition-qa bench rerank FILE` reruns both on a SQuAD-format file.
+reports its held-out recall. `edition-qa bench rerank FILE` (`qa.benchmarks`) reruns both on a SQuAD-format file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from qa.spans import question_terms
 from qa.text import normalize, split_sentences
 
-__all__ = ["FEATURES", "WEIGHTS", "bench_rerank", "cross_validate", "features", "fit", "scores"]
+__all__ = ["FEATURES", "WEIGHTS", "cross_validate", "features", "fit", "recall", "scores"]
 
 FEATURES = (
     "fused",              # first-stage score, 0..1
@@ -124,7 +124,7 @@ def fit(lists: Sequence[tuple[np.ndarray, np.ndarray]], *, l2: float = 1e-5,
     return {name: round(float(value) / scale, 4) for name, value in zip(FEATURES, w)}
 
 
-def _recall(lists: Sequence[tuple[np.ndarray, np.ndarray]], weights: Mapping[str, float],
+def recall(lists: Sequence[tuple[np.ndarray, np.ndarray]], weights: Mapping[str, float],
             k: int) -> float:
     found = 0
     for x, y in lists:
@@ -142,40 +142,9 @@ def cross_validate(lists: Sequence[tuple[np.ndarray, np.ndarray]], *, folds: int
     r1 = r5 = 0.0
     for a, b in zip(edges[:-1], edges[1:]):
         w = fit([*lists[:a], *lists[b:]], l2=l2)
-        r1 += _recall(lists[a:b], w, 1) * (b - a)
-        r5 += _recall(lists[a:b], w, 5) * (b - a)
+        r1 += recall(lists[a:b], w, 1) * (b - a)
+        r5 += recall(lists[a:b], w, 5) * (b - a)
     base = {"fused": 1.0}
-    return {"fused_r1": _recall(lists, base, 1), "fused_r5": _recall(lists, base, 5),
+    return {"fused_r1": recall(lists, base, 1), "fused_r5": recall(lists, base, 5),
             "cv_r1": r1 / len(lists), "cv_r5": r5 / len(lists)}
 
-
-def bench_rerank(path: str, *, model: Any = None, folds: int = 5, limit: int | None = None,
-                 progress: bool = True) -> dict[str, Any]:
-    """Fit and cross-validate the re-ranker on a SQuAD-format file (e.g. CMRC 2018 dev).
-
-    Builds a temporary index of the file's paragraphs, collects each answerable question's
-    re-ranked candidates (`qa.retrieve.rerank_lists`) and returns the first stage's and the
-    held-out re-ranked passage R@1/R@5, the shipped WEIGHTS' recall on the same lists, and the
-    weights fitted on all of them (what WEIGHTS would become).
-    """
-    import time
-
-    from qa.evaluate import _progress, load_squad
-    from qa.index import DEFAULT_MODEL, Index
-    from qa.retrieve import rerank_lists
-
-    articles, questions = load_squad(path)
-    items = [(q.question, q.answers) for q in questions if q.answerable][:limit]
-    t0 = time.perf_counter()
-    index = Index.from_articles(articles, model=model or DEFAULT_MODEL, progress=progress)
-    try:
-        lists = rerank_lists(index, _progress(items, progress, "candidates"))
-    finally:
-        index.close()
-    report: dict[str, Any] = dict(cross_validate(lists, folds=folds))
-    report["shipped_r1"] = _recall(lists, WEIGHTS, 1)
-    report["shipped_r5"] = _recall(lists, WEIGHTS, 5)
-    report["questions"] = len(lists)
-    report["seconds"] = round(time.perf_counter() - t0, 1)
-    report["fitted_weights"] = fit(lists)
-    return report

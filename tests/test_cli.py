@@ -125,3 +125,15 @@ def test_bench_rerank_prints_and_writes_its_report(capsys, tmp_path, embedder):
     assert "cv_r1" in out and "fitted_weights" in out
     report = json.loads(out_file.read_text(encoding="utf-8"))
     assert report["questions"] > 0 and set(report["fitted_weights"]) == {"fused", "coverage", "sentence_coverage"}
+
+
+def test_bench_retrieval_table_and_unknown_method(capsys, tmp_path):
+    from pathlib import Path
+
+    fixture = str(Path(__file__).parent / "data" / "squad_small.json")
+    code, out, _ = run(capsys, "--quiet", "bench", "retrieval", fixture, "--methods", "lexical,weighted",
+                       "--json", str(tmp_path / "r.json"))
+    assert code == 0 and "lexical" in out and "weighted" in out and "R@1" in out
+    assert set(json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))) == {"build", "lexical", "weighted"}
+    code, out, err = run(capsys, "bench", "retrieval", fixture, "--methods", "bm42")
+    assert code == 1 and "Unknown method 'bm42'" in err and err.count("\n") == 1

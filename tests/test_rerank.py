@@ -147,16 +147,3 @@ def test_rerank_lists_label_the_passages_holding_the_answer(hash_index):
         assert x.shape == (len(y), len(FEATURES)) and 0 < len(y) <= RERANK_DEPTH
         assert y.sum() >= 1
 
-
-def test_bench_rerank_on_the_squad_fixture(embedder):
-    from pathlib import Path
-
-    from qa.rerank import bench_rerank
-
-    report = bench_rerank(str(Path(__file__).parent / "data" / "squad_small.json"), model=embedder,
-                          folds=2, progress=False)
-    assert report["questions"] > 0
-    for key in ("fused_r1", "fused_r5", "cv_r1", "cv_r5", "shipped_r1", "shipped_r5"):
-        assert 0.0 <= report[key] <= 1.0
-    assert report["fused_r1"] <= report["fused_r5"] and report["shipped_r1"] <= report["shipped_r5"]
-    assert set(report["fitted_weights"]) == set(FEATURES)
