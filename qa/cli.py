@@ -236,7 +236,8 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_squad(args: argparse.Namespace) -> int:
-    from qa.evaluate import bench_squad, format_report
+    from qa.benchmarks import bench_squad
+    from qa.evaluate import format_report
 
     report = bench_squad(Path(args.file), limit=args.limit, k=args.k, progress=not args.quiet)
     print(format_report(report, worst=args.worst))

@@ -1,4 +1,4 @@
-"""Evaluation runner: question sets, `evaluate` over an index, SQuAD-format benchmarks, reports.
+"""Evaluation runner: question sets, `evaluate` over an index, reports.
 
 The metrics themselves are pure functions in `qa.metrics`; this module asks the questions,
 records what came back for each one, and formats the result.
@@ -27,11 +27,6 @@ from qa.metrics import (
 from qa.types import Answer, Article, stable_hash
 
 AskFn = Callable[..., Answer]
-
-# A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
-SQUAD_DATE = "2000-01-01"
-SQUAD_PAGE = 1
-
 
 @dataclass(frozen=True)
 class Question:
@@ -329,7 +324,7 @@ def _default_ask() -> AskFn:
     return ask
 
 
-def _warm(index: Any) -> None:
+def warm_index(index: Any) -> None:
     """Embed every article's sentences up front, as the app does at start, so that latency
     measures a warm `ask` rather than first-touch embedding."""
     from qa import answer
@@ -361,14 +356,14 @@ def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, pr
         raise InputError("No questions to evaluate.")
     ask = ask_fn or _default_ask()
     if ask_fn is None and warm:
-        _warm(index)
+        warm_index(index)
     # One untimed question first, so that model loading does not count as latency.
     try:
         ask(questions[0].question, index=index, history=None, k=k)
     except QAError:
         pass
     results: list[QuestionResult] = []
-    for q in _progress(questions, progress, "eval"):
+    for q in progress_bar(questions, progress, "eval"):
         t0 = time.perf_counter()
         try:
             answer = ask(q.question, index=index, history=list(q.turns) or None, k=k)
@@ -384,7 +379,7 @@ def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, pr
     return Report({name: metrics[name] for name in METRIC_NAMES}, results)
 
 
-def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Any:
+def progress_bar(items: Sequence[Any], enabled: bool, desc: str) -> Any:
     if not enabled:
         return items
     from tqdm import tqdm
@@ -392,91 +387,5 @@ def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Any:
     return tqdm(items, desc=desc, unit="q")
 
 
-def load_squad(path: str | os.PathLike) -> tuple[list[Article], list[Question]]:
-    """Articles (one per paragraph, titled by its document) and questions of a SQuAD-format file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-        docs = data["data"]
-    except FileNotFoundError:
-        raise InputError(f"No SQuAD file at {path}: check the path.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a SQuAD-format JSON file ({type(exc).__name__}: {exc}); "
-                         'expected {"data": [{"title", "paragraphs": [{"context", "qas"}]}]}.') from None
-    articles: list[Article] = []
-    questions: list[Question] = []
-    seen: set[str] = set()
-    try:
-        for d, doc in enumerate(docs):
-            title = str(doc.get("title") or "").strip()
-            for p, para in enumerate(doc["paragraphs"]):
-                context = str(para["context"])
-                aid = "squad-" + stable_hash(d, p, title, context)
-                articles.append(Article(id=aid, date=SQUAD_DATE, page=SQUAD_PAGE, kind="article",
-                                        headline=title, body=context))
-                for qa in para.get("qas", []):
-                    golds = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
-                    answerable = not qa.get("is_impossible", False) and bool(golds)
-                    qid = str(qa.get("id") or f"{d}-{p}-{len(questions)}")
-                    if qid in seen:
-                        qid = f"{qid}-{len(questions)}"
-                    seen.add(qid)
-                    text = str(qa["question"])
-                    questions.append(Question(qid, text, golds if answerable else (), answerable,
-                                              (), guess_lang(text)))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: malformed SQuAD entry ({type(exc).__name__}: {exc}).") from None
-    if not questions:
-        raise InputError(f"{path} holds no questions.")
-    return articles, questions
-
-
-def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, progress: bool = True,
-                model: Any = None, warm: bool | None = None, ask_fn: AskFn | None = None) -> Report:
-    """Build a temporary index from a SQuAD-format file and evaluate its questions.
-
-    Args:
-        path: SQuAD-format JSON (e.g. CMRC 2018 dev).
-        limit: ask only the first N questions (the index still holds every paragraph).
-        k: passages retrieved per question.
-        progress: progress bars for embedding and asking.
-        model: embedding model id or folder (default: the index default).
-        warm: embed every sentence before asking, so latency is warm; None means only when
-            there is no limit (a short run would pay for sentences it never reads, and its
-            latency then includes embedding the sentences of first-seen articles).
-        ask_fn: stands in for `qa.answer.ask` (tests).
-    Returns:
-        The evaluate() Report; its metrics also hold build_seconds (parse, chunk, embed, index),
-        warm_seconds (embedding every sentence for `ask`), articles, passages and questions.
-    """
-    from qa.index import DEFAULT_MODEL, Index
-
-    articles, questions = load_squad(path)
-    if limit is not None:
-        questions = questions[: max(0, limit)]
-        if not questions:
-            raise InputError("--limit must be at least 1.")
-    t0 = time.perf_counter()
-    index = Index.from_articles(articles, model=model or DEFAULT_MODEL, progress=progress)
-    build_seconds = time.perf_counter() - t0
-    try:
-        t0 = time.perf_counter()
-        if ask_fn is None and (warm if warm is not None else limit is None):
-            _warm(index)
-        warm_seconds = time.perf_counter() - t0
-        report = evaluate(questions, index=index, k=k, progress=progress, warm=False, ask_fn=ask_fn)
-        counts = index.manifest.get("counts", {})
-        report.metrics.update({
-            "build_seconds": build_seconds,
-            "warm_seconds": warm_seconds,
-            "articles": float(counts.get("articles", len(articles))),
-            "passages": float(counts.get("passages", len(index))),
-            "questions": float(len(questions)),
-        })
-    finally:
-        index.close()
-    return report
-
-
-__all__ = ["Question", "QuestionResult", "Report", "bench_squad", "evaluate", "format_report",
-           "load_questions", "load_squad", "score_answer"]
+__all__ = ["Question", "QuestionResult", "Report", "evaluate", "format_report", "load_questions",
+           "progress_bar", "score_answer", "warm_index"]

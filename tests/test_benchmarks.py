@@ -1,4 +1,4 @@
-"""Retrieval benchmarks on the SQuAD fixture: method comparison and the re-ranker fit."""
+"""SQuAD-format benchmarks on the fixture: loading, answers end to end, retrieval methods, re-ranker fit."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from qa.benchmarks import METHODS, bench_rerank, bench_retrieval
+from qa.benchmarks import METHODS, bench_rerank, bench_retrieval, bench_squad, load_squad
 from qa.errors import InputError
+from qa.types import Answer
 from qa.rerank import FEATURES
 
-FIXTURE = str(Path(__file__).parent / "data" / "squad_small.json")
+DATA = Path(__file__).parent / "data"
+FIXTURE = str(DATA / "squad_small.json")
 
 
 def test_bench_retrieval_reports_every_method(hash_embedder):
@@ -41,3 +43,48 @@ def test_bench_rerank_on_the_squad_fixture(embedder):
 def test_bench_rerank_limit(hash_embedder):
     with pytest.raises(InputError, match="Too few questions"):  # one question, two folds
         bench_rerank(FIXTURE, model=hash_embedder, folds=2, limit=1, progress=False)
+
+
+def test_load_squad_fixture():
+    articles, questions = load_squad(DATA / "squad_small.json")
+    assert [a.headline for a in articles] == ["青岩湖茶园", "城东跨江大桥", "Harbour Library"]
+    assert len({a.id for a in articles}) == 3
+    assert len(questions) == 11
+    assert sum(not q.answerable for q in questions) == 1
+    by_id = {q.id: q for q in questions}
+    assert by_id["T0_Q0"].answers == ("约1200亩", "1200亩")
+    assert by_id["T2_Q1"].lang == "en"
+
+
+def test_load_squad_rejects_other_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"items": []}', encoding="utf-8")
+    with pytest.raises(InputError, match="not a SQuAD-format"):
+        load_squad(path)
+
+
+def test_bench_squad_limit_with_stand_ins(hash_embedder):
+    calls = []
+
+    def ask(question, *, index=None, history=None, k=5):
+        calls.append(question)
+        return Answer(question, question, no_answer=True)
+
+    report = bench_squad(DATA / "squad_small.json", limit=2, progress=False, model=hash_embedder, ask_fn=ask)
+    assert [r.id for r in report.questions] == ["T0_Q0", "T0_Q1"] and len(set(calls)) == 2
+    assert report.metrics["questions"] == 2 and report.metrics["articles"] == 3
+    assert report.metrics["false_no_answer_rate"] == 1.0
+    with pytest.raises(InputError):
+        bench_squad(DATA / "squad_small.json", limit=0, progress=False, model=hash_embedder, ask_fn=ask)
+
+
+@pytest.mark.slow
+def test_bench_squad_end_to_end(embedder):
+    report = bench_squad(DATA / "squad_small.json", k=5, progress=False, model=embedder)
+    m = report.metrics
+    assert m["questions"] == 11 and m["articles"] == 3 and m["passages"] >= 3
+    assert m["build_seconds"] > 0 and m["warm_seconds"] >= 0
+    assert m["article_hit@5"] == 1.0  # three paragraphs, five hits: every article is retrieved
+    assert m["article_hit@1"] >= 0.8
+    assert 0.0 <= m["short_answer_f1"] <= 1.0
+    assert len(report.questions) == 11
