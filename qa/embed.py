@@ -105,9 +105,14 @@ def resolve_model(model: str | os.PathLike) -> tuple[Path, str]:
 def _sentence_transformer_class() -> Any:
     """Import sentence-transformers offline (set before the first import; the user's setting wins)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # OpenMP threads that spin while waiting collapse when the cores are shared (measured: one
-    # query took 250-850 ms instead of ~22 ms with other jobs running); passive waiting does not
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # How long torch's OpenMP threads spin before sleeping between operations (read once, when
+    # torch loads; the user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins). Query embedding p50/p95 on
+    # the 2-core machine, idle / next to another process embedding queries:
+    #   default spin (300k): 13.8 / 33 ms, p95 872 ms   -- two spinning processes starve each other
+    #   OMP_WAIT_POLICY=PASSIVE: 23.5 / 22.3 ms, p95 24 ms
+    #   GOMP_SPINCOUNT=3000: 14.8 / 30.1 ms, p95 33 ms  -- near the default idle, no collapse
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "3000")
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer
