@@ -289,8 +289,8 @@ RERANK_DEPTH = 20
 
 def _rerank_inputs(index: Any, question: str, cands: Sequence[Candidate],
                    ranked: Sequence[tuple[int, float]],
-                   articles: dict[str, Any]) -> tuple[list[Candidate], np.ndarray]:
-    """The top RERANK_DEPTH candidates and their `qa.rerank.features` rows."""
+                   articles: dict[str, Any]) -> tuple[list[Candidate], np.ndarray, dict[int, Passage]]:
+    """The top RERANK_DEPTH candidates, their `qa.rerank.features` rows and their passages."""
     from qa.chunk import headline_text
     from qa.rerank import features
 
@@ -304,7 +304,7 @@ def _rerank_inputs(index: Any, question: str, cands: Sequence[Candidate],
             articles[aid] = index.store.article(aid)
     titles = {aid: headline_text(a) for aid, a in articles.items() if a is not None}
     fused = dict(ranked)
-    return top, features(question, top, fused, passages, titles)
+    return top, features(question, top, fused, passages, titles), passages
 
 
 def rerank(index: Any, question: str, cands: Sequence[Candidate],
@@ -321,7 +321,7 @@ def rerank(index: Any, question: str, cands: Sequence[Candidate],
 
     if len(ranked) < 2 or not any(c.lexical for c in cands):
         return list(ranked)
-    top, x = _rerank_inputs(index, question, cands, ranked, {} if articles is None else articles)
+    top, x, _ = _rerank_inputs(index, question, cands, ranked, {} if articles is None else articles)
     s = scores(x, settings.get("rerank_weights"))
     head = sorted(((c.id, float(v)) for c, v in zip(top, s)), key=lambda t: -t[1])
     floor = head[-1][1] if head else 1.0
@@ -344,8 +344,7 @@ def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
         golds = [compact(a) for a in answers if compact(a)]
         cands = candidates(index, text, depth=int(settings.get("depth", 50)))
         articles: dict[str, Any] = {}
-        top, x = _rerank_inputs(index, text, cands, fuse(cands, settings), articles)
-        passages = {p.id: p for p in index.store.passages([c.id for c in top])}
+        top, x, passages = _rerank_inputs(index, text, cands, fuse(cands, settings), articles)
         texts = [passages[c.id].text or articles[passages[c.id].article_id].title for c in top]
         out.append((x, np.array([float(any(g in compact(t) for g in golds)) for t in texts])))
     return out
