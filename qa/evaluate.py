@@ -19,7 +19,7 @@ from qa.errors import InputError, QAError
 from qa.metrics import (
     METRIC_NAMES,
     Outcome,
-    char_f1,
+    answer_f1,
     compute_metrics,
     exact_match,
     first_rank,
@@ -217,7 +217,7 @@ def score_answer(q: Question, answer: Answer, latency_ms: float) -> QuestionResu
         extract=extracts[0] if extracts else "",
         short_answer=answer.short_answer,
         short_exact=exact_match(answer.short_answer, golds) if ranked else 0.0,
-        short_f1=char_f1(answer.short_answer, golds) if ranked else 0.0,
+        short_f1=answer_f1(answer.short_answer, golds) if ranked else 0.0,
         no_answer=answer.no_answer,
         confidence=answer.confidence,
         latency_ms=latency_ms,

@@ -2,15 +2,15 @@
 
 Names (`METRIC_NAMES`) are the ones used in tables and JSON. Gold matching follows the
 question-set format: a gold answer matches a text when, after NFKC and removing all
-whitespace, it is contained in it. Short answers are scored CMRC-style: NFKC, lowercase,
-whitespace and punctuation removed, character-level F1, best over the gold answers.
+whitespace, it is contained in it. Short answers are scored with the official CMRC 2018
+metric (EM after removing its punctuation list; F1 over the longest common substring of the
+"mixed segmentation": CJK chars one by one, other runs as words), best over the gold answers.
 """
 
 from __future__ import annotations
 
 import math
-import unicodedata
-from collections import Counter
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -66,40 +66,69 @@ def first_rank(texts: Sequence[str], golds: Sequence[str]) -> int | None:
     return None
 
 
-def answer_chars(text: str) -> str:
-    """The form short answers are compared in: NFKC, lowercase, no whitespace or punctuation."""
-    text = "".join(unicodedata.normalize("NFKC", text).lower().split())
-    kept = []
-    for i, ch in enumerate(text):
-        # Category P* is punctuation in every script (，。、“” as well as ASCII), but "%" and
-        # a decimal point between digits carry meaning in quantities (85.6% vs 856).
-        if unicodedata.category(ch).startswith("P") and ch != "%" and not (
-            ch == "." and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
-        ):
+# The CMRC 2018 evaluation script's punctuation list ("……" is one entry of two chars, so a
+# single "…" never matches it, exactly as in the script).
+CMRC_PUNCTUATION = ("-", ":", "_", "*", "^", "/", "\\", "~", "`", "+", "=", "，", "。", "：", "？", "！", "“",
+                    "”", "；", "’", "《", "》", "……", "·", "、", "「", "」", "（", "）", "－", "～", "『", "』")
+_CJK = re.compile(r"[\u4e00-\u9fa5]")
+# nltk's word_tokenize in the script; numbers keep their inner points and commas ("3.32", "1,000")
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|\w+|[^\w\s]")
+
+
+def mixed_segments(text: str) -> list[str]:
+    """CMRC 2018 "mixed segmentation" with punctuation removed: each CJK char is a segment,
+    runs of other chars are split into words."""
+    text = str(text).lower().strip()
+    out: list[str] = []
+    run = ""
+    for ch in text:
+        if ch in CMRC_PUNCTUATION:
             continue
-        kept.append(ch)
-    return "".join(kept)
+        if _CJK.match(ch):
+            out.extend(_WORD.findall(run))
+            run = ""
+            out.append(ch)
+        else:
+            run += ch
+    out.extend(_WORD.findall(run))
+    return out
+
+
+def _without_punctuation(text: str) -> str:
+    return "".join(ch for ch in str(text).lower().strip() if ch not in CMRC_PUNCTUATION)
+
+
+def _longest_common_substring(a: Sequence[str], b: Sequence[str]) -> int:
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0] * (len(b) + 1)
+        for j, y in enumerate(b, 1):
+            if x == y:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
-    """1.0 when the normalized prediction equals a normalized gold answer."""
-    pred = answer_chars(prediction)
-    return float(bool(pred) and any(pred == answer_chars(g) for g in golds))
+    """CMRC 2018 EM: 1.0 when the prediction equals a gold answer, both lower-cased, stripped
+    and without the script's punctuation (0.0 for an empty prediction)."""
+    pred = _without_punctuation(prediction)
+    return float(bool(pred) and any(pred == _without_punctuation(g) for g in golds))
 
 
-def char_f1(prediction: str, golds: Sequence[str]) -> float:
-    """Character-level F1 of the prediction against its best gold answer (0.0 when empty)."""
-    pred = answer_chars(prediction)
+def answer_f1(prediction: str, golds: Sequence[str]) -> float:
+    """CMRC 2018 F1 against the best gold: precision and recall of the longest common
+    substring of the mixed segmentations (0.0 when empty)."""
+    pred = mixed_segments(prediction)
     best = 0.0
     for gold in golds:
-        ref = answer_chars(gold)
-        if not pred or not ref:
-            continue
-        common = sum((Counter(pred) & Counter(ref)).values())
-        if common == 0:
-            continue
-        precision, recall = common / len(pred), common / len(ref)
-        best = max(best, 2 * precision * recall / (precision + recall))
+        ref = mixed_segments(gold)
+        common = _longest_common_substring(ref, pred) if pred and ref else 0
+        if common:
+            precision, recall = common / len(pred), common / len(ref)
+            best = max(best, 2 * precision * recall / (precision + recall))
     return best
 
 

@@ -77,8 +77,10 @@ def test_evaluate_hand_computed_metrics():
     assert m["mrr@10"] == pytest.approx((1 + 0.5 + 1) / 3)
     assert m["extract_hit@1"] == pytest.approx(2 / 3)
     assert m["extract_hit@3"] == 1.0
-    assert m["short_answer_exact"] == pytest.approx(1 / 3)
-    assert m["short_answer_f1"] == pytest.approx((1 + 6 / 7) / 3)  # "约4公里" vs "4公里": P 3/4, R 1
+    # Official CMRC EM keeps inner spaces: "3.32 平方公里" is not "3.32平方公里"; its F1 is 1
+    # (the segments agree); "约4公里" vs "4公里": segments [约, 4, 公, 里] vs [4, 公, 里], P 3/4, R 1.
+    assert m["short_answer_exact"] == 0.0
+    assert m["short_answer_f1"] == pytest.approx((1 + 6 / 7) / 3)
     assert m["no_answer_accuracy"] == 0.5
     assert m["false_no_answer_rate"] == pytest.approx(1 / 3)
     assert m["latency_ms_p50"] >= 0

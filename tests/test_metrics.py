@@ -9,13 +9,13 @@ import pytest
 from qa.metrics import (
     METRIC_NAMES,
     Outcome,
-    answer_chars,
-    char_f1,
+    answer_f1,
     compute_metrics,
     contains_gold,
     exact_match,
     first_rank,
     hit_at,
+    mixed_segments,
     mrr,
     percentile,
 )
@@ -36,30 +36,34 @@ def test_first_rank_is_one_based():
     assert first_rank([], ["4公里"]) is None
 
 
-def test_answer_chars_drops_punctuation_and_whitespace_keeps_symbols():
-    assert answer_chars("“医共体建设”、 最多跑一次！") == "医共体建设最多跑一次"
-    assert answer_chars("85.6 %") == "85.6%"  # a decimal point and "%" are kept
-    assert answer_chars("Bob.") == "bob"  # a full stop is not
-    assert answer_chars("Bob") == "bob"
+def test_mixed_segments_split_cjk_chars_and_words_and_drop_the_script_punctuation():
+    assert mixed_segments("范廷颂于1963年，Hello World") == ["范", "廷", "颂", "于", "1963", "年", "hello", "world"]
+    assert mixed_segments("“医共体建设”、3.32 km") == [
+        "医", "共", "体", "建", "设", "3.32", "km"]
+    assert mixed_segments("《三体》-- 刘慈欣") == ["三", "体", "刘", "慈", "欣"]
 
 
-def test_exact_match():
-    assert exact_match("“医共体建设”", ["医共体建设"]) == 1.0
-    assert exact_match("4 公里", ["4公里"]) == 1.0
+def test_exact_match_is_the_cmrc_one():
+    assert exact_match("“医共体建设”", ["医共体建设"]) == 1.0  # “” are in the script's list
+    assert exact_match(" Bob ", ["bob"]) == 1.0  # lower-cased and stripped
+    assert exact_match("4 公里", ["4公里"]) == 0.0  # an inner space stays, as in the script
     assert exact_match("约4公里", ["4公里"]) == 0.0
     assert exact_match("", ["4公里"]) == 0.0
+    assert exact_match("4公里", ["5公里", "4公里"]) == 1.0
 
 
-def test_char_f1_hand_computed():
-    # "约3400个" vs "3400个": 5 common chars, P = 5/6, R = 1, F1 = 10/11.
-    assert char_f1("约3400个", ["3400个"]) == pytest.approx(10 / 11)
-    # Counts are clipped: "aab" vs "ab" shares 2 chars, P = 2/3, R = 1, F1 = 0.8.
-    assert char_f1("aab", ["ab"]) == pytest.approx(0.8)
-    # Best over golds: vs "王健、骆小俊" (5 chars after removing 、) P = 1, R = 2/5 -> 4/7.
-    assert char_f1("王健", ["骆小俊", "王健、骆小俊"]) == pytest.approx(4 / 7)
-    assert char_f1("王健", ["王健"]) == 1.0
-    assert char_f1("", ["王健"]) == 0.0
-    assert char_f1("张三", ["王健"]) == 0.0
+def test_answer_f1_uses_the_longest_common_substring_of_segments():
+    # "约3400个" -> [约, 3400, 个] vs [3400, 个]: LCS 2, P = 2/3, R = 1, F1 = 0.8.
+    assert answer_f1("约3400个", ["3400个"]) == pytest.approx(0.8)
+    # Not a bag of characters: [王, 健] vs [骆, 小, 俊, 王, 健] has LCS 2: P = 1, R = 2/5 -> 4/7.
+    assert answer_f1("王健", ["骆小俊", "王健、骆小俊"]) == pytest.approx(4 / 7)
+    # Order matters: [健, 王] vs [王, 健]: the longest common run is 1 segment: P = R = 1/2.
+    assert answer_f1("健王", ["王健"]) == pytest.approx(0.5)
+    # A run of Latin letters is one segment: "aab" and "ab" share none.
+    assert answer_f1("aab", ["ab"]) == 0.0
+    assert answer_f1("王健", ["王健"]) == 1.0
+    assert answer_f1("", ["王健"]) == 0.0
+    assert answer_f1("张三", ["王健"]) == 0.0
 
 
 def test_hit_at_and_mrr():
