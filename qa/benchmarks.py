@@ -1,6 +1,7 @@
 """Benchmarks over a SQuAD-format file (e.g. CMRC 2018 dev), each paragraph an article titled by
-its document: `edition-qa bench squad` (answers end to end), `bench retrieval` (the fusion
-methods compared) and `bench rerank` (the re-ranker fitted and cross-validated)."""
+its document: `edition-qa bench squad` (answers end to end), `bench reader` (the reader alone,
+gold paragraph given), `bench calibrate` (the no-answer calibration), `bench retrieval` (the
+fusion methods compared) and `bench rerank` (the re-ranker fitted and cross-validated)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from qa.evaluate import AskFn, Question, Report, evaluate, guess_lang, progress_
 from qa.rerank import WEIGHTS, cross_validate, fit, recall
 from qa.types import Article, stable_hash
 
-__all__ = ["METHODS", "bench_rerank", "bench_retrieval", "bench_squad", "load_squad"]
+__all__ = ["METHODS", "bench_calibrate", "bench_reader", "bench_rerank", "bench_retrieval", "bench_squad",
+           "load_squad", "squad_paragraphs"]
 
 # A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
 SQUAD_DATE = "2000-01-01"
@@ -34,6 +36,12 @@ METHODS: dict[str, dict[str, Any]] = {
 
 def load_squad(path: str | os.PathLike) -> tuple[list[Article], list[Question]]:
     """Articles (one per paragraph, titled by its document) and questions of a SQuAD-format file."""
+    paragraphs = squad_paragraphs(path)
+    return [a for a, _ in paragraphs], [q for _, qs in paragraphs for q in qs]
+
+
+def squad_paragraphs(path: str | os.PathLike) -> list[tuple[Article, list[Question]]]:
+    """Each paragraph of a SQuAD-format file as an article with its questions."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -43,8 +51,8 @@ def load_squad(path: str | os.PathLike) -> tuple[list[Article], list[Question]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a SQuAD-format JSON file ({type(exc).__name__}: {exc}); "
                          'expected {"data": [{"title", "paragraphs": [{"context", "qas"}]}]}.') from None
-    articles: list[Article] = []
-    questions: list[Question] = []
+    out: list[tuple[Article, list[Question]]] = []
+    n_questions = 0
     seen: set[str] = set()
     try:
         for d, doc in enumerate(docs):
@@ -52,23 +60,26 @@ def load_squad(path: str | os.PathLike) -> tuple[list[Article], list[Question]]:
             for p, para in enumerate(doc["paragraphs"]):
                 context = str(para["context"])
                 aid = "squad-" + stable_hash(d, p, title, context)
-                articles.append(Article(id=aid, date=SQUAD_DATE, page=SQUAD_PAGE, kind="article",
-                                        headline=title, body=context))
+                article = Article(id=aid, date=SQUAD_DATE, page=SQUAD_PAGE, kind="article",
+                                  headline=title, body=context)
+                questions: list[Question] = []
+                out.append((article, questions))
                 for qa in para.get("qas", []):
                     golds = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
                     answerable = not qa.get("is_impossible", False) and bool(golds)
-                    qid = str(qa.get("id") or f"{d}-{p}-{len(questions)}")
+                    qid = str(qa.get("id") or f"{d}-{p}-{n_questions}")
                     if qid in seen:
-                        qid = f"{qid}-{len(questions)}"
+                        qid = f"{qid}-{n_questions}"
+                    n_questions += 1
                     seen.add(qid)
                     text = str(qa["question"])
                     questions.append(Question(qid, text, golds if answerable else (), answerable,
                                               (), guess_lang(text)))
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: malformed SQuAD entry ({type(exc).__name__}: {exc}).") from None
-    if not questions:
+    if not n_questions:
         raise InputError(f"{path} holds no questions.")
-    return articles, questions
+    return out
 
 
 def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, progress: bool = True,
@@ -183,3 +194,100 @@ def bench_rerank(path: str, *, model: Any = None, folds: int = 5, limit: int | N
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["fitted_weights"] = report.pop("fitted_weights")  # last: the longest line
     return report
+
+
+def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bool = False,
+                 progress: bool = True) -> dict[str, Any]:
+    """The reader alone on a SQuAD-format file, each question given its gold paragraph.
+
+    The paragraph is read as the index's passages (250 chars; the best span over them wins),
+    or with `whole` as one text (windows of the reader's length). EM and F1 are the official
+    CMRC 2018 ones, x100. Returns the figures and every question with its prediction.
+    """
+    from qa.chunk import chunk_article
+    from qa.metrics import answer_f1, exact_match
+    from qa.reader import get_reader
+
+    reader = get_reader()
+    paragraphs = squad_paragraphs(path)
+    todo = [(a, q) for a, qs in paragraphs for q in qs if q.answerable][:limit]
+    if not todo:
+        raise InputError(f"{path} holds no answerable questions.")
+    rows, em, f1, tokens = [], 0.0, 0.0, 0
+    t0 = time.perf_counter()
+    for article, q in progress_bar(todo, progress, "reader"):
+        texts = [article.body] if whole else [p.text for p in chunk_article(article)]
+        tokens += sum(len(w.ids) for w in reader.tokens.windows(q.question, texts, max_tokens=reader.max_tokens))
+        spans = [s for r in reader.read(q.question, texts) for s in r.spans]
+        best = max(spans, key=lambda s: s.margin) if spans else None
+        pred = best.text if best else ""
+        e, f = exact_match(pred, q.answers), answer_f1(pred, q.answers)
+        em, f1 = em + e, f1 + f
+        rows.append({"id": q.id, "question": q.question, "answers": list(q.answers), "prediction": pred,
+                     "margin": round(best.margin, 4) if best else None, "em": e, "f1": round(f, 4)})
+    seconds = time.perf_counter() - t0
+    return {"questions": len(rows), "em": 100 * em / len(rows), "f1": 100 * f1 / len(rows),
+            "seconds": round(seconds, 1), "reader_tokens_per_s": round(tokens / seconds),
+            "mode": "whole paragraph" if whole else "250-char passages", "rows": rows}
+
+
+def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, model: Any = None,
+                    progress: bool = True) -> dict[str, Any]:
+    """Fit the no-answer calibration on a SQuAD-format file (e.g. CMRC 2018 dev).
+
+    Every second paragraph is left out of the index, so its questions have no answer there while
+    the rest of their document does (same topic, no answer: the hard case). Each question is
+    asked end to end; the best span's margin is fitted by logistic regression to "the question's
+    paragraph is indexed", and the threshold on the resulting confidence is the one with the
+    best balanced accuracy. Returns scale, bias, threshold and the figures behind them.
+    """
+    import numpy as np
+
+    from qa.answer import ask
+    from qa.index import DEFAULT_MODEL, Index
+
+    paragraphs = squad_paragraphs(path)
+    kept = [a for i, (a, _) in enumerate(paragraphs) if i % 2 == 0]
+    asked = [(q, i % 2 == 0) for i, (_, qs) in enumerate(paragraphs) for q in qs if q.answerable]
+    if limit:
+        step = max(len(asked) // limit, 1)
+        asked = asked[::step][:limit]
+    index = Index.from_articles(kept, model=model or DEFAULT_MODEL, progress=progress)
+    margins, labels = [], []
+    try:
+        for q, indexed in progress_bar(asked, progress, "calibrate"):
+            answer = ask(q.question, index=index, k=k)
+            margins.append(answer.citations[0].score if answer.citations else -50.0)
+            labels.append(1.0 if indexed else 0.0)
+    finally:
+        index.close()
+    x, y = np.array(margins), np.array(labels)
+    if y.min() == y.max():
+        raise InputError("calibration needs questions with and without their paragraph indexed")
+    scale, bias = _logistic(x, y)
+    conf = 1.0 / (1.0 + np.exp(-(scale * x + bias)))
+    best = max((0.5 * ((conf[y == 1] >= t).mean() + (conf[y == 0] < t).mean()), t)
+               for t in np.round(np.arange(0.05, 0.951, 0.01), 2))
+    t = float(best[1])
+    return {"scale": round(scale, 5), "bias": round(bias, 5), "threshold": t,
+            "balanced_accuracy": round(float(best[0]), 4),
+            "answered_when_indexed": round(float((conf[y == 1] >= t).mean()), 4),
+            "no_answer_when_not_indexed": round(float((conf[y == 0] < t).mean()), 4),
+            "questions": len(y), "indexed": int(y.sum())}
+
+
+def _logistic(x: Any, y: Any, *, steps: int = 200) -> tuple[float, float]:
+    """Newton's method for p = sigmoid(a x + b) by log loss (a tiny ridge keeps it finite)."""
+    import numpy as np
+
+    a, b = 1.0, 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        g = np.array([((p - y) * x).sum() + 1e-3 * a, (p - y).sum()])
+        w = p * (1 - p)
+        h = np.array([[(w * x * x).sum() + 1e-3, (w * x).sum()], [(w * x).sum(), w.sum() + 1e-9]])
+        da, db = np.linalg.solve(h, g)
+        a, b = a - da, b - db
+        if abs(da) + abs(db) < 1e-9:
+            break
+    return float(a), float(b)

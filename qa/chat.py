@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from qa.spans import PERSON, answer_type
 from qa.text import normalize
 from qa.types import Answer
 
@@ -31,6 +30,8 @@ _WH = re.compile(
     r"哪天|哪年|哪条|哪|谁|何时|何处|如何|怎么样|怎样|怎么|几)"
 )
 _TRAIL = re.compile(r"[？?！!。.\s]+$")
+# a question answered by a person or organization, whose answer a pronoun then stands for
+_WHO = re.compile(r"谁|哪位|什么人|哪个人|哪些人|\bwho\b|\bwhom\b")
 _PRONOUN = re.compile(r"它们|它|他们|她们|他|她|其(?=[\u4e00-\u9fff])(?!中|他|它|余|实|次)")
 _DEMONSTRATIVE = re.compile(
     r"(?:这个|那个|这些|那些|这段|那段|这项|那项|这家|那家|这次|那次|这位|那位|该|此)"
@@ -189,7 +190,7 @@ def resolve_question(question: str, history: Sequence[HistoryItem] | None) -> st
     prev = history_questions(items)[-1]
     last = items[-1]
     person = ""
-    if isinstance(last, Answer) and last.short_answer and answer_type(prev) == PERSON:
+    if isinstance(last, Answer) and last.short_answer and _WHO.search(normalize(prev)):
         person = last.short_answer  # "他是哪国人？" after "谁担任设计总监？"
     if _is_english(q):
         return _resolve_english(q, person or (_english_topic(prev) if _is_english(prev) else _topic(prev)))

@@ -246,6 +246,35 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_reader(args: argparse.Namespace) -> int:
+    from qa.benchmarks import bench_reader
+
+    report = bench_reader(args.file, limit=args.limit, whole=args.whole, progress=not args.quiet)
+    print(f"{report['questions']} questions, gold paragraph given ({report['mode']})")
+    print(f"EM {report['em']:.1f}  F1 {report['f1']:.1f}  (official CMRC 2018 metric)")
+    print(f"{report['seconds']} s, reader {report['reader_tokens_per_s']} tokens/s")
+    if args.json:
+        _write_json(args.json, report)
+    return 0
+
+
+def cmd_bench_calibrate(args: argparse.Namespace) -> int:
+    from qa.benchmarks import bench_calibrate
+    from qa.reader import CONFIG_FILE, reader_folder
+
+    report = bench_calibrate(args.file, limit=args.limit, progress=not args.quiet)
+    for key, value in report.items():
+        print(f"{key:<28} {value}")
+    if args.write:
+        path = reader_folder() / CONFIG_FILE
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["no_answer"] = {k: report[k] for k in ("scale", "bias", "threshold")}
+        config["no_answer_fit"] = {k: v for k, v in report.items() if k not in ("scale", "bias", "threshold")}
+        _write_json(str(path), config)
+        print(f"written to {path}")
+    return 0
+
+
 def cmd_bench_retrieval(args: argparse.Namespace) -> int:
     from qa.benchmarks import METHODS, bench_retrieval
 
@@ -278,6 +307,20 @@ def cmd_bench_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from qa.training import TrainSettings, train_reader
+
+    settings = TrainSettings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             first_trained=args.first_trained, seed=args.seed)
+    summary = train_reader(args.train, args.out, settings=settings, budget_s=args.budget_hours * 3600,
+                           work=args.work, limit=args.limit, precision=args.precision, progress=not args.quiet)
+    done = "finished" if summary["finished"] else "stopped at the time budget (run again to resume)"
+    print(f"{summary['steps']}/{summary['total_steps']} steps, {done}; loss {summary['first_loss']:.3f} -> "
+          f"{summary['final_loss']:.3f}; {summary['train_time_s']} s in all ({summary['precision']}); "
+          f"weights in {args.out}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.ui import serve
 
@@ -306,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--models", metavar="DIR", help="folder of materialized embedding models (default: the user cache)"
     )
+    parser.add_argument("--reader", metavar="DIR", help="a trained reader folder (default: the shipped one)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("articles", help="parse an edition page and list its items")
@@ -363,6 +407,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--worst", type=int, default=10)
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_squad)
+    b = bench.add_parser("reader", help="the reader alone, gold paragraph given: official CMRC EM/F1")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only the first N answerable questions")
+    b.add_argument("--whole", action="store_true", help="read each paragraph as one text, not as passages")
+    b.add_argument("--json", metavar="OUT", help="write the figures and every question's prediction")
+    b.set_defaults(func=cmd_bench_reader)
+    b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only N questions, spread over the file")
+    b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
+    b.set_defaults(func=cmd_bench_calibrate)
     b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--chunk-size", type=int, help="passage size in chars (default: the index default)")
@@ -377,6 +432,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_rerank)
 
+    p = sub.add_parser("train", help="train a model")
+    train = p.add_subparsers(dest="train_what", required=True, metavar="MODEL")
+    t = train.add_parser("reader", help="fine-tune the extractive reader on SQuAD-format files")
+    t.add_argument("--train", nargs="+", required=True, metavar="FILE", help="SQuAD-format training files")
+    t.add_argument("--out", required=True, metavar="DIR", help="where reader.json and reader.safetensors go")
+    t.add_argument("--work", metavar="DIR", help="cache and checkpoints (default: OUT/work); resumes from it")
+    t.add_argument("--epochs", type=float, default=2.0)
+    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--first-trained", type=int, default=6, help="blocks below this stay e5's own")
+    t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--limit", type=int, help="use only the first N questions")
+    t.add_argument("--budget-hours", type=float, default=4.0, help="stop (resumably) after this much time in all")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    t.set_defaults(func=cmd_train_reader)
+
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
@@ -390,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.models:
         os.environ["EDITION_QA_MODELS"] = str(Path(args.models).expanduser().resolve())
+    if args.reader:
+        os.environ["EDITION_QA_READER"] = str(Path(args.reader).expanduser().resolve())
     try:
         return args.func(args)
     except QAError as exc:

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.spans import question_terms
-from qa.text import normalize, split_sentences
+from qa.text import normalize, question_terms, split_sentences
 
 __all__ = ["FEATURES", "WEIGHTS", "cross_validate", "features", "fit", "recall", "scores"]
 

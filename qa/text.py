@@ -16,6 +16,7 @@ __all__ = [
     "split_sentences",
     "tokenize",
     "cjk_bigrams",
+    "question_terms",
     "is_cjk",
 ]
 
@@ -277,3 +278,32 @@ def cjk_bigrams(text: str) -> list[str]:
         out.extend(run[k] + run[k + 1] for k in range(len(run) - 1))
         run = []
     return out
+
+
+# --------------------------------------------------------------------------- question terms
+
+_WH_WORDS = re.compile(
+    r"为什么|为何|什么时候|什么时间|什么地方|什么|多少|多大|多长|多高|多远|多久|哪里|哪儿|哪些|哪个|哪家|哪位|哪天|"
+    r"哪年|哪|谁|何时|何处|如何|怎么样|怎样|怎么|几|吗|呢|是否|请问"
+)
+_EN_STOP = set(
+    "the a an of in on at to for by with from and or is are was were be been will would does do did what which "
+    "who whom whose when where why how many much long big large far old it its they their them this that these "
+    "those there about as has have had can could into than then so such s".split()
+)
+
+
+def question_terms(question: str) -> list[str]:
+    """Terms of the question to look for in a text: Han bigrams (single Han chars in isolation),
+    numbers and Latin words, without question words."""
+    q = _WH_WORDS.sub(" ", normalize(question))
+    terms: list[str] = []
+    for run in re.findall(r"[\u4e00-\u9fff]+|[0-9]+(?:\.[0-9]+)?|[a-z]+", q):
+        if "\u4e00" <= run[0] <= "\u9fff":
+            if len(run) == 1:
+                terms.append(run)
+            terms.extend(run[i:i + 2] for i in range(len(run) - 1))
+        elif run not in _EN_STOP:
+            terms.append(run)
+    seen: set[str] = set()
+    return [t for t in terms if not (t in seen or seen.add(t))]
