@@ -92,13 +92,11 @@ def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5
         k: passages retrieved per question.
         progress: progress bars for embedding and asking.
         model: embedding model id or folder (default: the index default).
-        warm: embed every sentence before asking, so latency is warm; None means only when
-            there is no limit (a short run would pay for sentences it never reads, and its
-            latency then includes embedding the sentences of first-seen articles).
+        warm: load the reader and read once before asking, so latency is warm (default).
         ask_fn: stands in for `qa.answer.ask` (tests).
     Returns:
         The evaluate() Report; its metrics also hold build_seconds (parse, chunk, embed, index),
-        warm_seconds (embedding every sentence for `ask`), articles, passages and questions.
+        warm_seconds (loading the reader), articles, passages and questions.
     """
     from qa.index import DEFAULT_MODEL, Index
 
@@ -112,7 +110,7 @@ def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5
     build_seconds = time.perf_counter() - t0
     try:
         t0 = time.perf_counter()
-        if ask_fn is None and (warm if warm is not None else limit is None):
+        if ask_fn is None and warm is not False:
             warm_index(index)
         warm_seconds = time.perf_counter() - t0
         report = evaluate(questions, index=index, k=k, progress=progress, warm=False, ask_fn=ask_fn)
@@ -197,18 +195,19 @@ def bench_rerank(path: str, *, model: Any = None, folds: int = 5, limit: int | N
 
 
 def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bool = False,
-                 progress: bool = True) -> dict[str, Any]:
+                 folder: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
     """The reader alone on a SQuAD-format file, each question given its gold paragraph.
 
     The paragraph is read as the index's passages (250 chars; the best span over them wins),
     or with `whole` as one text (windows of the reader's length). EM and F1 are the official
-    CMRC 2018 ones, x100. Returns the figures and every question with its prediction.
+    CMRC 2018 ones, x100. `folder` is a trained reader (default: the one in use).
+    Returns the figures and every question with its prediction.
     """
     from qa.chunk import chunk_article
     from qa.metrics import answer_f1, exact_match
     from qa.reader import get_reader
 
-    reader = get_reader()
+    reader = get_reader(folder)
     paragraphs = squad_paragraphs(path)
     todo = [(a, q) for a, qs in paragraphs for q in qs if q.answerable][:limit]
     if not todo:

@@ -315,6 +315,18 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     summary = train_reader(args.train, args.out, settings=settings, budget_s=args.budget_hours * 3600,
                            work=args.work, limit=args.limit, precision=args.precision, progress=not args.quiet)
     done = "finished" if summary["finished"] else "stopped at the time budget (run again to resume)"
+    if args.dev and summary["finished"]:
+        from qa.benchmarks import bench_reader
+        from qa.reader import CONFIG_FILE
+
+        report = bench_reader(args.dev, limit=args.dev_limit, folder=args.out, progress=not args.quiet)
+        path = Path(args.out) / CONFIG_FILE
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["dev"] = {"file": Path(args.dev).name, "questions": report["questions"],
+                         "em": round(report["em"], 1), "f1": round(report["f1"], 1), "mode": report["mode"]}
+        _write_json(str(path), config)
+        print(f"dev {Path(args.dev).name}, {report['questions']} questions: "
+              f"EM {report['em']:.1f}  F1 {report['f1']:.1f}  (official CMRC 2018 metric)")
     print(f"{summary['steps']}/{summary['total_steps']} steps, {done}; loss {summary['first_loss']:.3f} -> "
           f"{summary['final_loss']:.3f}; {summary['train_time_s']} s in all ({summary['precision']}); "
           f"weights in {args.out}")
@@ -437,9 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = train.add_parser("reader", help="fine-tune the extractive reader on SQuAD-format files")
     t.add_argument("--train", nargs="+", required=True, metavar="FILE", help="SQuAD-format training files")
     t.add_argument("--out", required=True, metavar="DIR", help="where reader.json and reader.safetensors go")
+    t.add_argument("--dev", metavar="FILE", help="SQuAD-format file to score the finished reader on")
+    t.add_argument("--dev-limit", type=int, default=500, help="only the first N dev questions (default 500)")
     t.add_argument("--work", metavar="DIR", help="cache and checkpoints (default: OUT/work); resumes from it")
     t.add_argument("--epochs", type=float, default=2.0)
-    t.add_argument("--lr", type=float, default=2e-4)
+    t.add_argument("--lr", type=float, default=3e-4)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--first-trained", type=int, default=6, help="blocks below this stay e5's own")
     t.add_argument("--seed", type=int, default=13)

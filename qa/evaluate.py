@@ -230,18 +230,25 @@ def score_answer(q: Question, answer: Answer, latency_ms: float) -> QuestionResu
 
 @dataclass
 class Report:
-    """Metrics (name -> float; NaN when a metric's group is empty) and per-question results."""
+    """Metrics (name -> float; NaN when a metric's group is empty) and per-question results.
+
+    `by_lang` holds the same metrics per question language ("zh", "en") when the set mixes them.
+    """
 
     metrics: dict[str, float]
     questions: list[QuestionResult] = field(default_factory=list)
+    by_lang: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         # JSON has no NaN: an undefined metric becomes null.
-        return {
-            "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                        for k, v in self.metrics.items()},
-            "questions": [r.to_dict() for r in self.questions],
-        }
+        def clean(metrics: dict[str, float]) -> dict[str, Any]:
+            return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+
+        out: dict[str, Any] = {"metrics": clean(self.metrics)}
+        if self.by_lang:
+            out["by_lang"] = {lang: clean(m) for lang, m in self.by_lang.items()}
+        out["questions"] = [r.to_dict() for r in self.questions]
+        return out
 
 
 def _badness(r: QuestionResult) -> tuple:
@@ -305,8 +312,13 @@ def format_report(report: Report, *, worst: int = 10) -> str:
     n_ans = sum(1 for r in qs if r.answerable)
     out = [f"{len(qs)} questions ({n_ans} answerable, {len(qs) - n_ans} unanswerable)", ""]
     width = max((len(k) for k in report.metrics), default=6)
-    out.append(f"{'metric':<{width}}  value")
-    out.extend(f"{name:<{width}}  {_fmt(name, value)}" for name, value in report.metrics.items())
+    langs = list(report.by_lang)
+    counts = {lang: sum(1 for r in qs if r.lang == lang) for lang in langs}
+    out.append(f"{'metric':<{width}}  {'all':>8}" + "".join(f"  {f'{lang} ({counts[lang]})':>8}" for lang in langs))
+    for name, value in report.metrics.items():
+        row = f"{name:<{width}}  {_fmt(name, value):>8}"
+        row += "".join(f"  {_fmt(name, report.by_lang[lang].get(name, math.nan)):>8}" for lang in langs)
+        out.append(row.rstrip())
     bad = sorted((r for r in qs if _badness(r)[0] < 6 or (r.answerable and r.short_f1 < 1.0)), key=_badness)
     if worst > 0 and bad:
         out += ["", f"worst questions ({min(worst, len(bad))} of {len(bad)} imperfect):"]
@@ -376,7 +388,13 @@ def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, pr
         ms = (time.perf_counter() - t0) * 1000
         results.append(score_answer(q, answer, ms))
     metrics = compute_metrics([r.outcome() for r in results])
-    return Report({name: metrics[name] for name in METRIC_NAMES}, results)
+    by_lang: dict[str, dict[str, float]] = {}
+    langs = sorted({r.lang for r in results}, key=lambda lang: (lang != "zh", lang))
+    if len(langs) > 1:
+        for lang in langs:
+            part = compute_metrics([r.outcome() for r in results if r.lang == lang])
+            by_lang[lang] = {name: part[name] for name in METRIC_NAMES}
+    return Report({name: metrics[name] for name in METRIC_NAMES}, results, by_lang)
 
 
 def progress_bar(items: Sequence[Any], enabled: bool, desc: str) -> Any:

@@ -29,7 +29,8 @@ DEFAULT_MODEL = "multilingual-e5-small"
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.faiss"
-SENTENCES = "sentences.faiss"  # optional: sentence vectors for answer scoring
+# Indexes saved before the reader also held "sentences.faiss" (sentence vectors the old answer
+# scoring used); it is ignored on load and not written again.
 
 # Chunk and fusion settings recorded in the manifest; `retrieve` reads the fusion ones.
 # Fusion chosen on CMRC 2018 dev and our own sample questions (see `qa.retrieve.fuse`):
@@ -141,7 +142,7 @@ class Index:
 
     def __init__(self, *, model: Any, settings: dict[str, Any] | None = None,
                  manifest: dict[str, Any] | None = None, _store_file: Path | None = None,
-                 _vectors: Vectors | None = None, _sentences: Vectors | None = None) -> None:
+                 _vectors: Vectors | None = None) -> None:
         from qa.store import Store
 
         self.settings = merge_settings(settings)
@@ -155,7 +156,6 @@ class Index:
             shutil.copyfile(_store_file, store_path)
         self.store = Store(store_path)
         self._vectors = _vectors
-        self._sentences = _sentences
         self.manifest: dict[str, Any] = dict(manifest or {})
 
     # -- construction ----------------------------------------------------------------------
@@ -208,19 +208,6 @@ class Index:
                 self._vectors = Vectors(int(self.embedder.dim))
             return self._vectors
 
-    @property
-    def sentence_vectors(self) -> Vectors:
-        """Vectors of the article sentences `qa.answer` scores, keyed by `sentence_ids`.
-
-        Embedded at build time and saved with the index, so a loaded index answers without
-        embedding sentences (CMRC dev: 10.7k sentences, about 35 s). An index saved before they
-        were stored has none; `qa.answer` then embeds sentences on first use.
-        """
-        with self._lock:
-            if self._sentences is None:
-                self._sentences = Vectors(int(self.embedder.dim))
-            return self._sentences
-
     # -- changes ---------------------------------------------------------------------------
 
     def add_articles(self, articles: Sequence[Article], *, progress: bool = False,
@@ -240,15 +227,10 @@ class Index:
         with self._lock:
             kept = set(int(i) for i in self.vectors.ids())
             new = [(a, p) for a in articles for p in passages[a.id] if p.id not in kept]
-            have = set(int(i) for i in self.sentence_vectors.ids())
-            sentences = [(sid, a.body[s:e]) for a in articles
-                         for sid, s, e in sentence_ids(a) if sid not in have]
             # Embed before touching the store so that a failing model changes nothing.
             vecs = self.embedder.embed_passages(
                 [embedding_text(a, p) for a, p in new], progress=progress
             ) if new else np.zeros((0, self.vectors.dim), dtype=np.float32)
-            svecs = self.embedder.embed_passages([t for _, t in sentences], progress=progress) \
-                if sentences else None
             try:
                 for (date, page), arts in pages.items():
                     self.store.remove_edition(date, page)  # re-adding a page replaces it
@@ -256,8 +238,6 @@ class Index:
                                            [p for a in arts for p in passages[a.id]],
                                            source=source, sha256=sha256)
                 self.vectors.add([p.id for _, p in new], vecs)
-                if svecs is not None:
-                    self.sentence_vectors.add([sid for sid, _ in sentences], svecs)
             finally:
                 # Whatever the store now holds, the vectors match it (a page that failed to
                 # add, e.g. an article id clash, is gone from both).
@@ -282,12 +262,9 @@ class Index:
             return len(ids)
 
     def _prune(self) -> None:
-        """Drop the passage and sentence vectors of whatever the store no longer holds."""
+        """Drop the vectors of passages the store no longer holds."""
         wanted = set(self.store.passage_ids())
         self.vectors.remove(i for i in set(int(i) for i in self.vectors.ids()) if i not in wanted)
-        wanted = {sid for a in self.store.articles() for sid, _, _ in sentence_ids(a)}
-        self.sentence_vectors.remove(i for i in set(int(i) for i in self.sentence_vectors.ids())
-                                     if i not in wanted)
         self._touch()
 
     # -- reading ---------------------------------------------------------------------------
@@ -326,8 +303,7 @@ class Index:
             "prompts": dict(prompts) if isinstance(prompts, dict) else prompts,
             "chunk": self.settings["chunk"],
             "fusion": self.settings["fusion"],
-            "counts": {**self.store.counts(), "vectors": len(self.vectors),
-                       "sentences": len(self.sentence_vectors)},
+            "counts": {**self.store.counts(), "vectors": len(self.vectors)},
             "corpus_sha256": self._corpus_sha256(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -344,10 +320,9 @@ class Index:
                     self._touch()
                 _backup(self.store.path, tmp / STORE)
                 self.vectors.write(tmp / VECTORS)
-                self.sentence_vectors.write(tmp / SENTENCES)
                 text = json.dumps(self.manifest, ensure_ascii=False, indent=2) + "\n"
                 (tmp / MANIFEST).write_text(text, encoding="utf-8")
-            for name in (STORE, VECTORS, SENTENCES, MANIFEST):
+            for name in (STORE, VECTORS, MANIFEST):
                 _fsync(tmp / name)
             _fsync(tmp)
             _replace_dir(tmp, final)
@@ -399,20 +374,10 @@ class Index:
         if vectors.dim != dim:
             raise IndexFormatError(f"Index {folder}: vectors have dimension {vectors.dim}, "
                                    f"the manifest says {dim}. {hint}")
-        sentences = None
-        if (folder / SENTENCES).is_file():
-            try:
-                sentences = Vectors.read(folder / SENTENCES)
-            except Exception as exc:
-                raise IndexFormatError(f"Index file {folder / SENTENCES} is corrupt "
-                                       f"({_first_line(exc)}). {hint}") from None
-            if sentences.dim != dim:
-                raise IndexFormatError(f"Index {folder}: sentence vectors have dimension "
-                                       f"{sentences.dim}, the manifest says {dim}. {hint}")
         settings = {k: manifest[k] for k in ("chunk", "fusion") if isinstance(manifest.get(k), dict)}
         try:
             index = cls(model=model or built_model, settings=settings, manifest=manifest,
-                        _store_file=folder / STORE, _vectors=vectors, _sentences=sentences)
+                        _store_file=folder / STORE, _vectors=vectors)
             stored = set(index.store.passage_ids())
         except Exception as exc:  # IndexFormatError from the store, sqlite3.DatabaseError
             # The store's own message names the working copy; the cause stays chained.
@@ -428,14 +393,6 @@ class Index:
         """Release the working copy (also done when the index is garbage collected)."""
         self.store.close()
         self._cleanup()
-
-
-def sentence_ids(article: Article) -> list[tuple[int, int, int]]:
-    """(id, start, end) of each body sentence, as `qa.answer` splits and scores them."""
-    from qa.chunk import passage_id
-    from qa.text import split_sentences
-
-    return [(passage_id(article.id, s, e), s, e) for s, e in split_sentences(article.body)]
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -473,4 +430,4 @@ def default_index(*, progress: bool = False) -> Index:
 
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_SETTINGS", "FORMAT_VERSION", "Index", "Vectors",
-           "default_index", "merge_settings", "sentence_ids"]
+           "default_index", "merge_settings"]

@@ -44,7 +44,7 @@ class TrainSettings:
     first_trained: int = 6  # blocks below this stay e5's (cached); the rest are trained
     epochs: float = 2.0
     batch_size: int = 32
-    lr: float = 2e-4
+    lr: float = 3e-4
     warmup: float = 0.06
     weight_decay: float = 0.01
     passage_chars: int = 250

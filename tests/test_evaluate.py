@@ -97,7 +97,10 @@ def test_evaluate_hand_computed_metrics():
 def test_report_to_dict_is_json_and_format_lists_worst_first():
     report = evaluate(QUESTIONS, progress=False, ask_fn=FakeAsk())
     d = json.loads(json.dumps(report.to_dict(), ensure_ascii=False))
-    assert set(d) == {"metrics", "questions"}
+    assert set(d) == {"metrics", "by_lang", "questions"}
+    # English questions are reported apart: q5 (en) answered although unanswerable, q4 (zh) not
+    assert d["by_lang"]["zh"]["no_answer_accuracy"] == 1.0 and d["by_lang"]["en"]["no_answer_accuracy"] == 0.0
+    assert d["by_lang"]["en"]["extract_hit@1"] is None  # no answerable English question
     q3 = d["questions"][2]
     assert q3["ranks"] == {"article": 1, "passage": 1, "extract": 1}
     assert q3["ok"]["ok"] is False and q3["no_answer"] is True
@@ -105,7 +108,8 @@ def test_report_to_dict_is_json_and_format_lists_worst_first():
     text = format_report(report, worst=10)
     lines = text.splitlines()
     assert lines[0] == "5 questions (3 answerable, 2 unanswerable)"
-    assert any(line.startswith("extract_hit@1") and line.endswith("0.667") for line in lines)
+    assert lines[2].split() == ["metric", "all", "zh", "(4)", "en", "(1)"]
+    assert any(line.split() == ["extract_hit@1", "0.667", "0.667", "n/a"] for line in lines)
     # q2 (extract missed at rank 1) before q3 (false no-answer) before q5 (answered the unanswerable)
     order = [line.split()[1] for line in lines if line.startswith(("MISS", "ok "))]
     assert order[:3] == ["q2", "q3", "q5"]

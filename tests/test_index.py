@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexFormatError
-from qa.index import FORMAT_VERSION, Index, Vectors, default_index, sentence_ids
+from qa.index import FORMAT_VERSION, Index, Vectors, default_index
 from qa.paths import sample_editions
 from qa.retrieve import retrieve
 from qa.text import TOKENIZER_VERSION
@@ -63,8 +63,7 @@ def test_build_counts_and_manifest(hash_index, tmp_path):
     counts = hash_index.manifest["counts"]
     assert counts["editions"] == 1 and counts["passages"] == counts["vectors"] > 10
     folder = hash_index.save(tmp_path / "idx")
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "sentences.faiss", "store.sqlite",
-                                                        "vectors.faiss"]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "store.sqlite", "vectors.faiss"]
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == "hash-bigrams-64" and manifest["dimension"] == 64
@@ -91,19 +90,12 @@ def test_ids_stable_across_rebuilds(hash_index, hash_embedder):
     assert again.manifest["corpus_sha256"] == hash_index.manifest["corpus_sha256"]
 
 
-def _sentence_count(index: Index) -> int:
-    return sum(len(sentence_ids(a)) for a in index.articles())
-
-
 def test_add_and_remove_edition(hash_index, hash_embedder, second_edition):
     before = hash_embedder.passages_embedded
     n = len(hash_index)
-    sentences = len(hash_index.sentence_vectors)
-    assert sentences == _sentence_count(hash_index) > n
     added = hash_index.add_edition(second_edition, date="2020-11-15", page=2)
-    assert added == n  # only the new passages, and the new pages' sentences
-    assert hash_embedder.passages_embedded - before == n + sentences
-    assert len(hash_index.sentence_vectors) == 2 * sentences
+    assert added == n  # only the new passages
+    assert hash_embedder.passages_embedded - before == n
     assert len(hash_index) == 2 * n and hash_index.manifest["counts"]["editions"] == 2
     # adding the same page again replaces it and embeds nothing
     assert hash_index.add_edition(second_edition, date="2020-11-15", page=2) == 0
@@ -111,9 +103,6 @@ def test_add_and_remove_edition(hash_index, hash_embedder, second_edition):
     assert hash_index.remove_edition("2020-11-15") == n
     assert len(hash_index) == n and hash_index.manifest["counts"]["editions"] == 1
     assert set(hash_index.vectors.ids().tolist()) == set(hash_index.store.passage_ids())
-    assert set(hash_index.sentence_vectors.ids().tolist()) == {
-        sid for a in hash_index.articles() for sid, _, _ in sentence_ids(a)}
-    assert hash_index.manifest["counts"]["sentences"] == sentences
 
 
 def test_filters_by_date_and_page(hash_index, second_edition):
@@ -140,29 +129,17 @@ def test_missing_manifest_is_refused(hash_index, tmp_path):
         Index.load(tmp_path / "nowhere")
 
 
-def test_sentence_vectors_survive_save_and_load(hash_index, hash_embedder, tmp_path):
+def test_index_of_an_older_build_with_sentence_vectors_still_loads(hash_index, hash_embedder, tmp_path):
     folder = hash_index.save(tmp_path / "idx")
-    loaded = Index.load(folder)
-    ids = sorted(hash_index.sentence_vectors.ids().tolist())
-    assert sorted(loaded.sentence_vectors.ids().tolist()) == ids
-    assert np.array_equal(loaded.sentence_vectors.vectors(ids), hash_index.sentence_vectors.vectors(ids))
-    article = hash_index.articles()[0]
-    sid, s, e = sentence_ids(article)[0]
-    expected = hash_embedder.embed_passages([article.body[s:e]])[0]
-    assert np.allclose(loaded.sentence_vectors.get([sid])[0], expected)
-    assert loaded.sentence_vectors.get([sid, 12345]) is None  # one unknown id: nothing
-
-
-def test_index_saved_without_sentence_vectors_still_loads(hash_index, hash_embedder, tmp_path):
-    folder = hash_index.save(tmp_path / "idx")
-    (folder / "sentences.faiss").unlink()
+    (folder / "sentences.faiss").write_bytes(b"vectors the old answer scoring kept")
     loaded = Index.load(folder)
     loaded._embedder = hash_embedder
-    assert len(loaded.sentence_vectors) == 0
     assert retrieve("美国馆面积", k=3, index=loaded)
+    again = loaded.save(tmp_path / "again")
+    assert not (again / "sentences.faiss").exists()
 
 
-@pytest.mark.parametrize("name", ["store.sqlite", "vectors.faiss", "sentences.faiss"])
+@pytest.mark.parametrize("name", ["store.sqlite", "vectors.faiss"])
 def test_corrupt_file_is_refused_and_left_untouched(hash_index, tmp_path, name):
     folder = hash_index.save(tmp_path / "idx")
     data = bytearray((folder / name).read_bytes())
