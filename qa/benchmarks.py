@@ -195,19 +195,21 @@ def bench_rerank(path: str, *, model: Any = None, folds: int = 5, limit: int | N
 
 
 def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bool = False,
-                 folder: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+                 folder: str | os.PathLike | None = None, precision: str = "auto",
+                 progress: bool = True) -> dict[str, Any]:
     """The reader alone on a SQuAD-format file, each question given its gold paragraph.
 
     The paragraph is read as the index's passages (250 chars; the best span over them wins),
     or with `whole` as one text (windows of the reader's length). EM and F1 are the official
-    CMRC 2018 ones, x100. `folder` is a trained reader (default: the one in use).
+    CMRC 2018 ones, x100. `folder` is a trained reader (default: the one in use), read at
+    `precision` (see `qa.reader.Reader`).
     Returns the figures and every question with its prediction.
     """
     from qa.chunk import chunk_article
     from qa.metrics import answer_f1, exact_match
-    from qa.reader import get_reader
+    from qa.reader import Reader, get_reader
 
-    reader = get_reader(folder)
+    reader = get_reader(folder) if precision == "auto" else Reader(folder, precision=precision)
     paragraphs = squad_paragraphs(path)
     todo = [(a, q) for a, qs in paragraphs for q in qs if q.answerable][:limit]
     if not todo:
@@ -227,17 +229,18 @@ def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bo
     seconds = time.perf_counter() - t0
     return {"questions": len(rows), "em": 100 * em / len(rows), "f1": 100 * f1 / len(rows),
             "seconds": round(seconds, 1), "reader_tokens_per_s": round(tokens / seconds),
-            "mode": "whole paragraph" if whole else "250-char passages", "rows": rows}
+            "mode": "whole paragraph" if whole else "250-char passages", "precision": precision, "rows": rows}
 
 
 def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, model: Any = None,
                     progress: bool = True) -> dict[str, Any]:
     """Fit the no-answer calibration on a SQuAD-format file (e.g. CMRC 2018 dev).
 
-    Every second paragraph is left out of the index, so its questions have no answer there while
-    the rest of their document does (same topic, no answer: the hard case). Each question is
-    asked end to end; the best span's margin is fitted by logistic regression to "the question's
-    paragraph is indexed", and the threshold on the resulting confidence is the one with the
+    Every second paragraph is indexed without the sentences that hold any of its questions'
+    answers, so those questions find their topic but no answer (the hard case: "the edition
+    covers it but does not say"); a paragraph left empty by that is left out. Each question is
+    asked end to end; the best span's margin is fitted by logistic regression to "the answer is
+    indexed", and the threshold on the resulting confidence is the one with the
     best balanced accuracy. Returns scale, bias, threshold and the figures behind them.
     """
     import numpy as np
@@ -245,8 +248,21 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
     from qa.answer import ask
     from qa.index import DEFAULT_MODEL, Index
 
+    from dataclasses import replace
+
+    from qa.text import split_sentences
+
     paragraphs = squad_paragraphs(path)
-    kept = [a for i, (a, _) in enumerate(paragraphs) if i % 2 == 0]
+    kept = []
+    for i, (article, questions) in enumerate(paragraphs):
+        if i % 2 == 0:
+            kept.append(article)
+            continue
+        golds = [g for q in questions for g in q.answers]
+        body = "".join(article.body[a:b] for a, b in split_sentences(article.body)
+                       if not any(g in article.body[a:b] for g in golds))
+        if body.strip() and not any(g in body for g in golds):
+            kept.append(replace(article, body=body))
     asked = [(q, i % 2 == 0) for i, (_, qs) in enumerate(paragraphs) for q in qs if q.answerable]
     if limit:
         step = max(len(asked) // limit, 1)
@@ -272,21 +288,25 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
             "balanced_accuracy": round(float(best[0]), 4),
             "answered_when_indexed": round(float((conf[y == 1] >= t).mean()), 4),
             "no_answer_when_not_indexed": round(float((conf[y == 0] < t).mean()), 4),
-            "questions": len(y), "indexed": int(y.sum())}
+            "questions": len(y), "answerable": int(y.sum()),
+            "margins": [round(float(v), 3) for v in x], "labels": [int(v) for v in y]}
 
 
-def _logistic(x: Any, y: Any, *, steps: int = 200) -> tuple[float, float]:
-    """Newton's method for p = sigmoid(a x + b) by log loss (a tiny ridge keeps it finite)."""
+def _logistic(x: Any, y: Any, *, steps: int = 100) -> tuple[float, float]:
+    """p = sigmoid(a x + b) fitted by log loss: Newton's method on standardized x, from p = 0.5,
+    with a small ridge on the slope so that separable data stays finite."""
     import numpy as np
 
-    a, b = 1.0, 0.0
+    mu, sd = float(x.mean()), float(x.std()) or 1.0
+    z = (x - mu) / sd
+    a, b = 0.0, 0.0
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
-        g = np.array([((p - y) * x).sum() + 1e-3 * a, (p - y).sum()])
-        w = p * (1 - p)
-        h = np.array([[(w * x * x).sum() + 1e-3, (w * x).sum()], [(w * x).sum(), w.sum() + 1e-9]])
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50, 50)))
+        g = np.array([((p - y) * z).sum() + 1e-2 * a, (p - y).sum()])
+        w = np.maximum(p * (1 - p), 1e-9)
+        h = np.array([[(w * z * z).sum() + 1e-2, (w * z).sum()], [(w * z).sum(), w.sum() + 1e-9]])
         da, db = np.linalg.solve(h, g)
         a, b = a - da, b - db
         if abs(da) + abs(db) < 1e-9:
             break
-    return float(a), float(b)
+    return float(a / sd), float(b - a * mu / sd)

@@ -249,8 +249,9 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
 def cmd_bench_reader(args: argparse.Namespace) -> int:
     from qa.benchmarks import bench_reader
 
-    report = bench_reader(args.file, limit=args.limit, whole=args.whole, progress=not args.quiet)
-    print(f"{report['questions']} questions, gold paragraph given ({report['mode']})")
+    report = bench_reader(args.file, limit=args.limit, whole=args.whole, precision=args.precision,
+                          progress=not args.quiet)
+    print(f"{report['questions']} questions, gold paragraph given ({report['mode']}, {args.precision})")
     print(f"EM {report['em']:.1f}  F1 {report['f1']:.1f}  (official CMRC 2018 metric)")
     print(f"{report['seconds']} s, reader {report['reader_tokens_per_s']} tokens/s")
     if args.json:
@@ -263,8 +264,11 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     from qa.reader import CONFIG_FILE, reader_folder
 
     report = bench_calibrate(args.file, limit=args.limit, progress=not args.quiet)
+    margins, labels = report.pop("margins"), report.pop("labels")
     for key, value in report.items():
         print(f"{key:<28} {value}")
+    if args.json:
+        _write_json(args.json, {**report, "margins": margins, "labels": labels})
     if args.write:
         path = reader_folder() / CONFIG_FILE
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -423,12 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only the first N answerable questions")
     b.add_argument("--whole", action="store_true", help="read each paragraph as one text, not as passages")
+    b.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
     b.add_argument("--json", metavar="OUT", help="write the figures and every question's prediction")
     b.set_defaults(func=cmd_bench_reader)
     b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only N questions, spread over the file")
     b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
+    b.add_argument("--json", metavar="OUT", help="also write every question's best margin and label")
     b.set_defaults(func=cmd_bench_calibrate)
     b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
     b.add_argument("file")

@@ -337,8 +337,8 @@ def _default_ask() -> AskFn:
 
 
 def warm_index(index: Any) -> None:
-    """Embed every article's sentences up front, as the app does at start, so that latency
-    measures a warm `ask` rather than first-touch embedding."""
+    """Load the reader and read once up front, as the app does at start, so that latency
+    measures a warm `ask` rather than model loading."""
     from qa import answer
 
     warm = getattr(answer, "warm", None)
@@ -359,7 +359,7 @@ def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, pr
         index: a `qa.index.Index`; None lets `ask` use the default index.
         k: passages retrieved per question.
         progress: show a progress bar.
-        warm: embed every article's sentences before timing (as the app does at start).
+        warm: load the reader before timing (as the app does at start).
         ask_fn: stands in for `qa.answer.ask` (tests).
     Returns:
         A Report with `METRIC_NAMES` metrics and one result per question, in input order.

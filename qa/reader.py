@@ -38,6 +38,7 @@ CLS, PAD, SEP = 0, 1, 2  # e5-small uses XLM-R's vocabulary: <s>, <pad>, </s>
 MAX_QUESTION_TOKENS = 64
 MAX_TOKENS = 384  # one window: question, passage part and three special tokens
 MAX_ANSWER_TOKENS = 48
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 _EDGE = " \t\r\n\u3000，。、；：,.;:!?！？)）]】」』\"'“”‘’"
 _OPEN = "(（[【「『\"'“‘"
 
@@ -205,8 +206,18 @@ class Tokens:
         self._tok.no_padding()
 
     def encode(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
-        """Token ids and character offsets of each text, without special tokens."""
-        return [(e.ids, list(e.offsets)) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+        """Token ids and character offsets of each text, without special tokens.
+
+        A lone word-start marker ("▁") is given the offsets of the character after it; it is cut
+        to end where that character starts, so offsets never overlap."""
+        out = []
+        for e in self._tok.encode_batch(list(texts), add_special_tokens=False):
+            offsets = list(e.offsets)
+            for k in range(len(offsets) - 1):
+                if offsets[k][1] > offsets[k + 1][0]:
+                    offsets[k] = (min(offsets[k][0], offsets[k + 1][0]), offsets[k + 1][0])
+            out.append((e.ids, offsets))
+        return out
 
     def windows(self, question: str, passages: Sequence[str], *, max_tokens: int = MAX_TOKENS) -> list[Window]:
         """Model inputs for a question over passages; a long passage becomes overlapping windows."""
@@ -299,7 +310,8 @@ class Reader:
 
     Args:
         folder: where reader.json and reader.safetensors are (default: the shipped ones).
-        precision: "auto" (bf16 autocast on CPUs with native bf16 for batches), "fp32" or "bf16".
+        precision: "auto" (bf16 autocast on CPUs with native bf16 for batches), "fp32", "bf16",
+            or "int8" (linear layers dynamically quantized to int8).
     """
 
     def __init__(self, folder: str | Path | None = None, *, precision: str = "auto") -> None:
@@ -333,9 +345,14 @@ class Reader:
         with torch.no_grad():
             for name, tensor in trained.items():
                 own[name].copy_(tensor.float())
+        if precision not in PRECISIONS:
+            raise ModelError(f"unknown reader precision {precision!r}; known: {', '.join(PRECISIONS)}")
         self.encoder = encoder.eval()
+        if precision == "int8":
+            self.encoder = torch.ao.quantization.quantize_dynamic(self.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         from qa.embed import bf16_supported
 
+        self.precision = precision
         self.bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
         self.max_tokens = int(self.config.get("max_tokens", MAX_TOKENS))
         self._lock = threading.Lock()

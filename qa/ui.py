@@ -307,7 +307,7 @@ def warm_up(index: Any) -> None:
     try:
         from qa.answer import warm
 
-        warm(index)  # sentence vectors of every article, computed once
+        warm(index)  # load the reader and read once, before the first question
         _ask(FALLBACK_EXAMPLES[0], index=index, history=(), date=None, page=None)
     except Exception:  # a failing warm-up shows up on the first real question, with a message
         log.exception("warm-up question failed")

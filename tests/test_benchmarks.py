@@ -88,3 +88,30 @@ def test_bench_squad_end_to_end(embedder):
     assert m["article_hit@1"] >= 0.8
     assert 0.0 <= m["short_answer_f1"] <= 1.0
     assert len(report.questions) == 11
+
+
+@pytest.mark.slow
+def test_bench_reader_scores_each_question_with_the_official_metric():
+    from qa.benchmarks import bench_reader
+    from qa.metrics import answer_f1, exact_match
+
+    report = bench_reader(DATA / "tiny_squad.json", progress=False)
+    rows = report["rows"]
+    assert report["questions"] == len(rows) == 12
+    assert {"id", "question", "answers", "prediction"} <= set(rows[0])
+    for r in rows:
+        assert r["em"] == exact_match(r["prediction"], r["answers"])
+        assert r["f1"] == pytest.approx(answer_f1(r["prediction"], r["answers"]), abs=1e-4)
+    assert report["em"] == pytest.approx(100 * sum(r["em"] for r in rows) / len(rows))
+    assert report["f1"] >= report["em"] > 50  # made-up paragraphs, plain questions: mostly read right
+    assert bench_reader(DATA / "tiny_squad.json", limit=3, progress=False)["questions"] == 3
+
+
+@pytest.mark.slow
+def test_bench_calibrate_hides_the_answers_of_every_second_paragraph(embedder):
+    from qa.benchmarks import bench_calibrate
+
+    report = bench_calibrate(DATA / "tiny_squad.json", model=embedder, progress=False)
+    assert report["questions"] == 12 and 0 < report["answerable"] < 12
+    assert 0.05 <= report["threshold"] <= 0.95 and report["scale"] > 0  # a larger margin means answerable
+    assert 0.5 <= report["balanced_accuracy"] <= 1.0

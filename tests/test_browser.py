@@ -92,15 +92,15 @@ def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
     try:
         page.goto(url)
         page.wait_for_selector("#qa-question textarea")
-        first = ask(page, "新增的植物园赛道有多长？")
+        first = ask(page, "义马的参赛人员来自多少个国家和地区？")
         answer = page.locator("#qa-chat [data-testid=bot]").last
         marks = answer.locator("mark").all_inner_texts()
-        assert any("4公里" in m for m in marks), marks
+        assert any("21个国家和地区" in m for m in marks), marks
 
         # The source panel opens the marathon article with the extract scrolled into view.
         page.wait_for_function("(window.qaSourceScrolls || 0) >= 1", timeout=10_000)
         assert page.locator("#qa-source .qa-headline").inner_text() == MARATHON
-        assert "4公里" in "".join(page.locator("#qa-source mark.qa-extract").all_inner_texts())
+        assert "21个国家和地区" in "".join(page.locator("#qa-source mark.qa-extract").all_inner_texts())
         visible = page.evaluate("""() => {
             const box = document.querySelector('#qa-source .qa-source-body').getBoundingClientRect();
             const m = document.getElementById('qa-source-mark').getBoundingClientRect();

@@ -82,7 +82,7 @@ def test_search_and_ask_json(capsys, sample_index_dir):
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     assert rows[0]["headline"] == "2020年义乌国际半程马拉松今日开跑"
 
-    code, out, _ = run(capsys, "--quiet", "ask", "新增的植物园赛道有多长？", "--index", str(sample_index_dir), "--json")
+    code, out, _ = run(capsys, "--quiet", "ask", "义马的参赛人员来自多少个国家和地区？", "--index", str(sample_index_dir), "--json")
     assert code == 0
     answer = json.loads(out)
     assert list(answer) == ["question", "resolved_question", "short_answer", "no_answer", "confidence", "citations"]
@@ -92,14 +92,14 @@ def test_search_and_ask_json(capsys, sample_index_dir):
                            "end", "highlight"]
     assert first["headline"] == "2020年义乌国际半程马拉松今日开跑"
     s, e = first["highlight"]
-    assert "4公里" in first["extract"][s:e].replace(" ", "")
+    assert first["extract"][s:e] == "21个国家和地区"
 
 
 @pytest.mark.slow
 def test_ask_text_output_marks_the_span(capsys, sample_index_dir):
-    code, out, _ = run(capsys, "--quiet", "ask", "新增的植物园赛道有多长？", "--index", str(sample_index_dir))
+    code, out, _ = run(capsys, "--quiet", "ask", "义马的参赛人员来自多少个国家和地区？", "--index", str(sample_index_dir))
     assert code == 0
-    assert out.splitlines()[0].startswith("Answer: 4")
+    assert out.splitlines()[0] == "Answer: 21个国家和地区"
     assert "【" in out and "— 2020年义乌国际半程马拉松今日开跑 · 全媒体记者 卢丽珍 · 2020-11-14 · p.1" in out
 
 
