@@ -4,11 +4,12 @@ Flow of `ask`: resolve a follow-up against the history (`qa.chat`), retrieve pas
 (`qa.retrieve`), and let the trained reader (`qa.reader`) read the best READ_K of them with the
 question. Every span it proposes has a margin: its score minus the no-answer score of its
 passage. Then:
-- the short answer is the span with the highest margin (a passage of an article the previous
-  answer cited gets PREFERRED_BONUS, so a follow-up stays on its topic);
+- the short answer is the span with the highest rank: its margin less a length prior fitted on
+  dev data (`edition-qa bench length-prior`, stored in reader.json); a passage of an article the
+  previous answer cited gets PREFERRED_BONUS, so a follow-up stays on its topic;
 - the first citation is the sentence(s) of the article holding that span, highlight = the span;
   up to two more citations come from the best spans of other passages, never overlapping;
-- confidence = sigmoid(scale x margin + bias), fitted on dev data (`edition-qa bench calibrate`, stored
+- confidence = sigmoid(scale x best margin + bias), fitted on dev data (`edition-qa bench calibrate`, stored
   in reader.json); below the threshold stored with it the answer is no_answer, the short
   answer is empty and the citations are related reading without highlight;
 - the hits are re-ordered by what the reader found (passages read, best margin first, then
@@ -28,7 +29,7 @@ from qa.reader import Reading, Span, get_reader
 from qa.text import split_sentences
 from qa.types import Answer, Article, Citation, Hit
 
-__all__ = ["ask", "warm", "cut_question", "no_answer_settings", "MAX_QUESTION_CHARS", "READ_K"]
+__all__ = ["ask", "warm", "cut_question", "no_answer_settings", "read_hits", "MAX_QUESTION_CHARS", "READ_K"]
 
 # A question longer than this is cut (the UI says so); retrieval and the reader cut further.
 MAX_QUESTION_CHARS = 1000
@@ -94,13 +95,22 @@ def _citation(n: int, hit: Hit, span: Span, *, highlight: bool) -> Citation:
                     round(span.margin, 4))
 
 
+def read_hits(question: str, hits: Sequence[Hit], reader: Any) -> list[Reading]:
+    """The reader's readings of the best READ_K hits (a brief is read by its headline)."""
+    return reader.read(question, [_passage_text(h) for h in hits[:READ_K]])
+
+
+def _bonus(hit: Hit, preferred: Sequence[str]) -> float:
+    return PREFERRED_BONUS if hit.article.id in preferred else 0.0
+
+
 def _ranked_spans(readings: Sequence[Reading], hits: Sequence[Hit], preferred: Sequence[str]) -> list[Span]:
-    """Every span read, best margin first (with the follow-up bonus folded in)."""
+    """Every span read, best rank first (with the follow-up bonus folded in)."""
     out = []
     for r in readings:
-        bonus = PREFERRED_BONUS if hits[r.passage].article.id in preferred else 0.0
-        out += [Span(s.passage, s.start, s.end, s.text, s.score, s.margin + bonus) for s in r.spans]
-    return sorted(out, key=lambda s: -s.margin)
+        bonus = _bonus(hits[r.passage], preferred)
+        out += [Span(s.passage, s.start, s.end, s.text, s.score, s.margin + bonus, s.prior) for s in r.spans]
+    return sorted(out, key=lambda s: -s.rank)
 
 
 def _reordered(hits: Sequence[Hit], ranked: Sequence[Span]) -> tuple[Hit, ...]:
@@ -142,14 +152,16 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         return Answer(asked, resolved, no_answer=True)
     reader = reader if reader is not None else get_reader()
     read = hits[:READ_K]
-    readings = reader.read(resolved, [_passage_text(h) for h in read])
+    readings = read_hits(resolved, read, reader)
     preferred = previous_articles(history) if resolved != asked else []
     ranked = _ranked_spans(readings, read, preferred)
     if not ranked:
         return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
     calibration = no_answer_settings(reader)
     best = ranked[0]
-    confidence = round(confidence_of(best.margin, calibration), 4)
+    # how sure the reader is that an answer is there: the best margin, before the length prior
+    margin = max(r.margin + _bonus(read[r.passage], preferred) for r in readings)
+    confidence = round(confidence_of(margin, calibration), 4)
     no_answer = confidence < calibration["threshold"]
     citations: list[Citation] = []
     used: set[int] = set()

@@ -1,6 +1,7 @@
 """Benchmarks over a SQuAD-format file (e.g. CMRC 2018 dev), each paragraph an article titled by
 its document: `edition-qa bench squad` (answers end to end), `bench reader` (the reader alone,
-gold paragraph given), `bench calibrate` (the no-answer calibration), `bench retrieval` (the
+gold paragraph given), `bench length-prior` (the reader's span length prior), `bench calibrate`
+(the no-answer calibration), `bench retrieval` (the
 fusion methods compared) and `bench rerank` (the re-ranker fitted and cross-validated)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from qa.evaluate import AskFn, Question, Report, evaluate, guess_lang, progress_
 from qa.rerank import WEIGHTS, cross_validate, fit, recall
 from qa.types import Article, stable_hash
 
-__all__ = ["METHODS", "bench_calibrate", "bench_reader", "bench_rerank", "bench_retrieval", "bench_squad",
+__all__ = ["METHODS", "bench_calibrate", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval", "bench_squad",
            "load_squad", "squad_paragraphs"]
 
 # A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
@@ -194,33 +195,44 @@ def bench_rerank(path: str, *, model: Any = None, folds: int = 5, limit: int | N
     return report
 
 
+def _gold_readings(path: str | os.PathLike, reader: Any, *, limit: int | None, whole: bool, progress: bool,
+                   label: str, **read_options: Any) -> Any:
+    """(paragraph number, question, every span read, tokens read) for each answerable question of
+    a SQuAD-format file, the reader given its gold paragraph (as 250-char passages or `whole`)."""
+    from qa.chunk import chunk_article
+
+    paragraphs = squad_paragraphs(path)
+    todo = [(n, a, q) for n, (a, qs) in enumerate(paragraphs) for q in qs if q.answerable][:limit]
+    if not todo:
+        raise InputError(f"{path} holds no answerable questions.")
+    for n, article, q in progress_bar(todo, progress, label):
+        texts = [article.body] if whole else [p.text for p in chunk_article(article)]
+        tokens = sum(len(w.ids) for w in reader.tokens.windows(q.question, texts, max_tokens=reader.max_tokens))
+        spans = [s for r in reader.read(q.question, texts, **read_options) for s in r.spans]
+        yield n, q, spans, tokens
+
+
 def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bool = False,
                  folder: str | os.PathLike | None = None, precision: str = "auto",
                  progress: bool = True) -> dict[str, Any]:
     """The reader alone on a SQuAD-format file, each question given its gold paragraph.
 
-    The paragraph is read as the index's passages (250 chars; the best span over them wins),
-    or with `whole` as one text (windows of the reader's length). EM and F1 are the official
-    CMRC 2018 ones, x100. `folder` is a trained reader (default: the one in use), read at
-    `precision` (see `qa.reader.Reader`).
+    The paragraph is read as the index's passages (250 chars; the best-ranked span over them
+    wins), or with `whole` as one text (windows of the reader's length). EM and F1 are the
+    official CMRC 2018 ones, x100. `folder` is a trained reader (default: the one in use), read
+    at `precision` (see `qa.reader.Reader`).
     Returns the figures and every question with its prediction.
     """
-    from qa.chunk import chunk_article
     from qa.metrics import answer_f1, exact_match
     from qa.reader import Reader, get_reader
 
     reader = get_reader(folder) if precision == "auto" else Reader(folder, precision=precision)
-    paragraphs = squad_paragraphs(path)
-    todo = [(a, q) for a, qs in paragraphs for q in qs if q.answerable][:limit]
-    if not todo:
-        raise InputError(f"{path} holds no answerable questions.")
     rows, em, f1, tokens = [], 0.0, 0.0, 0
     t0 = time.perf_counter()
-    for article, q in progress_bar(todo, progress, "reader"):
-        texts = [article.body] if whole else [p.text for p in chunk_article(article)]
-        tokens += sum(len(w.ids) for w in reader.tokens.windows(q.question, texts, max_tokens=reader.max_tokens))
-        spans = [s for r in reader.read(q.question, texts) for s in r.spans]
-        best = max(spans, key=lambda s: s.margin) if spans else None
+    for _, q, spans, n_tokens in _gold_readings(path, reader, limit=limit, whole=whole, progress=progress,
+                                                label="reader"):
+        tokens += n_tokens
+        best = max(spans, key=lambda s: s.rank) if spans else None
         pred = best.text if best else ""
         e, f = exact_match(pred, q.answers), answer_f1(pred, q.answers)
         em, f1 = em + e, f1 + f
@@ -229,7 +241,46 @@ def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bo
     seconds = time.perf_counter() - t0
     return {"questions": len(rows), "em": 100 * em / len(rows), "f1": 100 * f1 / len(rows),
             "seconds": round(seconds, 1), "reader_tokens_per_s": round(tokens / seconds),
+            "length_prior": reader.length_prior,
             "mode": "whole paragraph" if whole else "250-char passages", "precision": precision, "rows": rows}
+
+
+LENGTH_PRIOR_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+
+
+def bench_length_prior(path: str | os.PathLike, *, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Fit the reader's length prior on a SQuAD-format file (e.g. CMRC 2018 dev), gold paragraph given.
+
+    Spans are ranked by margin - weight x log(characters). Every weight of LENGTH_PRIOR_GRID is
+    scored (official EM and F1) on the questions of even-numbered paragraphs, which choose it
+    (best EM + F1), and on those of odd-numbered ones, which check it.
+    Returns the chosen weight and the table behind it.
+    """
+    import math
+
+    from qa.metrics import answer_f1, exact_match
+    from qa.reader import get_reader
+
+    reader = get_reader()
+    halves: dict[str, list[tuple[Any, list[tuple[float, int, str]]]]] = {"fit": [], "check": []}
+    for n, q, spans, _ in _gold_readings(path, reader, limit=limit, whole=False, progress=progress,
+                                         label="length prior", length_prior=0.0, top=8):
+        halves["check" if n % 2 else "fit"].append((q, [(s.margin, len(s.text), s.text) for s in spans]))
+    if not halves["fit"] or not halves["check"]:
+        raise InputError("the length prior needs questions from at least two paragraphs")
+
+    def score(rows: list, weight: float) -> tuple[float, float]:
+        em = f1 = 0.0
+        for q, spans in rows:
+            pred = max(spans, key=lambda s: s[0] - weight * math.log(s[1]))[2] if spans else ""
+            em, f1 = em + exact_match(pred, q.answers), f1 + answer_f1(pred, q.answers)
+        return round(100 * em / len(rows), 2), round(100 * f1 / len(rows), 2)
+
+    table = [{"weight": w, **{f"{h}_{m}": v for h in halves for m, v in zip(("em", "f1"), score(halves[h], w))}}
+             for w in LENGTH_PRIOR_GRID]
+    chosen = max(table, key=lambda row: row["fit_em"] + row["fit_f1"])
+    return {"weight": chosen["weight"], "fit_questions": len(halves["fit"]),
+            "check_questions": len(halves["check"]), "chosen": chosen, "table": table}
 
 
 def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, model: Any = None,
@@ -239,17 +290,18 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
     Every second paragraph is indexed without the sentences that hold any of its questions'
     answers, so those questions find their topic but no answer (the hard case: "the edition
     covers it but does not say"); a paragraph left empty by that is left out. Each question is
-    asked end to end; the best span's margin is fitted by logistic regression to "the answer is
-    indexed", and the threshold on the resulting confidence is the one with the
+    retrieved and read as `ask` does; the best margin read is fitted by logistic regression to
+    "the answer is indexed", and the threshold on the resulting confidence is the one with the
     best balanced accuracy. Returns scale, bias, threshold and the figures behind them.
     """
-    import numpy as np
-
-    from qa.answer import ask
-    from qa.index import DEFAULT_MODEL, Index
-
     from dataclasses import replace
 
+    import numpy as np
+
+    from qa.answer import READ_K, read_hits
+    from qa.index import DEFAULT_MODEL, Index
+    from qa.reader import get_reader
+    from qa.retrieve import retrieve
     from qa.text import split_sentences
 
     paragraphs = squad_paragraphs(path)
@@ -268,11 +320,12 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
         step = max(len(asked) // limit, 1)
         asked = asked[::step][:limit]
     index = Index.from_articles(kept, model=model or DEFAULT_MODEL, progress=progress)
+    reader = get_reader()
     margins, labels = [], []
     try:
         for q, indexed in progress_bar(asked, progress, "calibrate"):
-            answer = ask(q.question, index=index, k=k)
-            margins.append(answer.citations[0].score if answer.citations else -50.0)
+            readings = read_hits(q.question, retrieve(q.question, k=max(k, READ_K), index=index), reader)
+            margins.append(max((r.margin for r in readings), default=-50.0))
             labels.append(1.0 if indexed else 0.0)
     finally:
         index.close()

@@ -259,9 +259,37 @@ def cmd_bench_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _update_reader_config(values: dict[str, Any]) -> str:
+    """Merge `values` into the reader's reader.json (atomically); returns its path."""
+    from qa.reader import CONFIG_FILE, reader_folder
+
+    path = reader_folder() / CONFIG_FILE
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.update(values)
+    tmp = path.with_suffix(".json.tmp")
+    _write_json(str(tmp), config)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def cmd_bench_length_prior(args: argparse.Namespace) -> int:
+    from qa.benchmarks import bench_length_prior
+
+    report = bench_length_prior(args.file, limit=args.limit, progress=not args.quiet)
+    print(f"weight  fit EM/F1 ({report['fit_questions']} q)  check EM/F1 ({report['check_questions']} q)")
+    for row in report["table"]:
+        mark = "  <- chosen" if row["weight"] == report["weight"] else ""
+        print(f"{row['weight']:<7} {row['fit_em']:5.1f} / {row['fit_f1']:4.1f}"
+              f"          {row['check_em']:5.1f} / {row['check_f1']:4.1f}{mark}")
+    if args.json:
+        _write_json(args.json, report)
+    if args.write:
+        print(f"written to {_update_reader_config({'length_prior': report})}")
+    return 0
+
+
 def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     from qa.benchmarks import bench_calibrate
-    from qa.reader import CONFIG_FILE, reader_folder
 
     report = bench_calibrate(args.file, limit=args.limit, progress=not args.quiet)
     margins, labels = report.pop("margins"), report.pop("labels")
@@ -270,11 +298,9 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(args.json, {**report, "margins": margins, "labels": labels})
     if args.write:
-        path = reader_folder() / CONFIG_FILE
-        config = json.loads(path.read_text(encoding="utf-8"))
-        config["no_answer"] = {k: report[k] for k in ("scale", "bias", "threshold")}
-        config["no_answer_fit"] = {k: v for k, v in report.items() if k not in ("scale", "bias", "threshold")}
-        _write_json(str(path), config)
+        path = _update_reader_config({
+            "no_answer": {k: report[k] for k in ("scale", "bias", "threshold")},
+            "no_answer_fit": {k: v for k, v in report.items() if k not in ("scale", "bias", "threshold")}})
         print(f"written to {path}")
     return 0
 
@@ -430,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
     b.add_argument("--json", metavar="OUT", help="write the figures and every question's prediction")
     b.set_defaults(func=cmd_bench_reader)
+    b = bench.add_parser("length-prior", help="fit the reader's span length prior on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only the first N answerable questions")
+    b.add_argument("--write", action="store_true", help="store the chosen weight in the reader's reader.json")
+    b.add_argument("--json", metavar="OUT", help="also write the whole table")
+    b.set_defaults(func=cmd_bench_length_prior)
     b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only N questions, spread over the file")

@@ -411,8 +411,10 @@ def export(encoder: Any, names: list[str], out: Path, summary: dict) -> None:
     config = dict(summary)
     config["base_pack_sha256"] = base_sha256(materialize_e5())
     previous = out / CONFIG_FILE
-    if previous.is_file():  # keep the calibration a benchmark wrote, if the weights are the same run
+    if previous.is_file():  # keep what benchmarks fitted and wrote, if the weights are the same run
         old = json.loads(previous.read_text(encoding="utf-8"))
-        if "no_answer" in old and old.get("steps") == config["steps"]:
-            config["no_answer"] = old["no_answer"]
+        if old.get("steps") == config["steps"]:
+            for key in ("no_answer", "no_answer_fit", "length_prior"):
+                if key in old:
+                    config[key] = old[key]
     _write_json(out / CONFIG_FILE, config)

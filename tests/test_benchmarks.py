@@ -107,6 +107,25 @@ def test_bench_reader_scores_each_question_with_the_official_metric():
     assert bench_reader(DATA / "tiny_squad.json", limit=3, progress=False)["questions"] == 3
 
 
+def test_bench_length_prior_chooses_on_even_paragraphs_and_checks_on_odd():
+    from qa.benchmarks import LENGTH_PRIOR_GRID, bench_length_prior, bench_reader
+
+    report = bench_length_prior(DATA / "tiny_squad.json", progress=False)
+    table = report["table"]
+    assert [row["weight"] for row in table] == list(LENGTH_PRIOR_GRID)
+    assert report["fit_questions"] + report["check_questions"] == 12
+    assert report["fit_questions"] > 0 and report["check_questions"] > 0
+    best = max(row["fit_em"] + row["fit_f1"] for row in table)
+    assert report["chosen"]["fit_em"] + report["chosen"]["fit_f1"] == best
+    assert report["weight"] == report["chosen"]["weight"]
+    assert all(0 <= row[k] <= 100 for row in table for k in ("fit_em", "fit_f1", "check_em", "check_f1"))
+    # the row of the weight the reader uses gives the figures bench reader gives, over both halves
+    reader = bench_reader(DATA / "tiny_squad.json", progress=False)
+    (row,) = [row for row in table if row["weight"] == reader["length_prior"]]
+    n_fit, n_check = report["fit_questions"], report["check_questions"]
+    assert (row["fit_em"] * n_fit + row["check_em"] * n_check) / 12 == pytest.approx(reader["em"], abs=0.05)
+
+
 @pytest.mark.slow
 def test_bench_calibrate_hides_the_answers_of_every_second_paragraph(embedder):
     from qa.benchmarks import bench_calibrate

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from qa.errors import ModelError
 from qa.reader import (
-    CLS, SEP, Reader, Window, answer_tokens, best_spans, reader_available, trim_span,
+    CLS, SEP, Reader, Reading, Span, Window, answer_tokens, best_spans, reader_available, trim_span,
 )
 
 
@@ -122,3 +123,23 @@ def test_noise_gets_no_span_above_the_no_answer_score(reader):
     for noise in ("%s%s%n", "{{7*7}}", "🙂🙂🙂?", "a" * 5000):
         (r,) = reader.read(noise, passages)
         assert r.margin < 0, noise
+
+
+def test_span_rank_is_the_margin_less_the_length_prior():
+    short, long = Span(0, 0, 2, "4公", 5.0, 2.0, 0.7), Span(0, 0, 8, "穿行4公里的赛道", 5.5, 2.5, 2.1)
+    assert short.rank == pytest.approx(1.3) and long.rank == pytest.approx(0.4)
+    assert Reading(0, 0.0, (short, long)).margin == 2.5  # the best margin, not the best rank
+    assert Reading(0, 0.0, (short,), best=2.5).margin == 2.5  # also when that span was not kept
+
+
+@pytest.mark.slow
+def test_the_length_prior_shortens_spans_but_leaves_the_margin(reader):
+    passage = "2015年5月，小镇招引了第一个产业项目——总投资20.65亿元的吉利集团锋锐发动机项目。"
+    plain = reader.read("小镇招来的第一个产业项目是哪个？", [passage], length_prior=0.0)[0]
+    strong = reader.read("小镇招来的第一个产业项目是哪个？", [passage], length_prior=5.0)[0]
+    assert strong.margin == pytest.approx(plain.margin)
+    assert all(s.prior == 0.0 for s in plain.spans)
+    assert [s.rank for s in strong.spans] == sorted((s.rank for s in strong.spans), reverse=True)
+    assert len(strong.spans[0].text) <= len(plain.spans[0].text)
+    for s in strong.spans:
+        assert s.prior == pytest.approx(5.0 * math.log(len(s.text)))
