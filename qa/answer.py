@@ -34,7 +34,7 @@ __all__ = ["ask", "warm", "cut_question", "no_answer_settings", "read_hits", "MA
 # A question longer than this is cut (the UI says so); retrieval and the reader cut further.
 MAX_QUESTION_CHARS = 1000
 # Passages the reader reads per question (see README "How answers are chosen" for the measurement).
-READ_K = 5
+READ_K = 3
 MAX_CITATIONS = 3
 # Added to the margin of spans in articles the previous answer cited (follow-ups only).
 PREFERRED_BONUS = 1.0

@@ -284,15 +284,17 @@ def bench_length_prior(path: str | os.PathLike, *, limit: int | None = None, pro
 
 
 def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, model: Any = None,
-                    progress: bool = True) -> dict[str, Any]:
+                    max_false_no_answer: float | None = None, progress: bool = True) -> dict[str, Any]:
     """Fit the no-answer calibration on a SQuAD-format file (e.g. CMRC 2018 dev).
 
     Every second paragraph is indexed without the sentences that hold any of its questions'
     answers, so those questions find their topic but no answer (the hard case: "the edition
     covers it but does not say"); a paragraph left empty by that is left out. Each question is
     retrieved and read as `ask` does; the best margin read is fitted by logistic regression to
-    "the answer is indexed", and the threshold on the resulting confidence is the one with the
-    best balanced accuracy. Returns scale, bias, threshold and the figures behind them.
+    "the answer is indexed". The threshold on the resulting confidence is the one with the best
+    balanced accuracy or, with `max_false_no_answer`, the highest one that turns at most that
+    share of the indexed questions into no-answer. Returns scale, bias, threshold and the
+    figures behind them.
     """
     from dataclasses import replace
 
@@ -334,11 +336,20 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
         raise InputError("calibration needs questions with and without their paragraph indexed")
     scale, bias = _logistic(x, y)
     conf = 1.0 / (1.0 + np.exp(-(scale * x + bias)))
-    best = max((0.5 * ((conf[y == 1] >= t).mean() + (conf[y == 0] < t).mean()), t)
-               for t in np.round(np.arange(0.05, 0.951, 0.01), 2))
-    t = float(best[1])
+    grid = np.round(np.arange(0.01, 0.951, 0.01), 2)
+
+    def balanced(t: float) -> float:
+        return float(0.5 * ((conf[y == 1] >= t).mean() + (conf[y == 0] < t).mean()))
+
+    if max_false_no_answer is None:
+        t = float(max(grid, key=balanced))
+    else:  # the highest threshold that still answers all but that share of the answerable questions
+        allowed = [float(v) for v in grid if (conf[y == 1] < v).mean() <= max_false_no_answer]
+        t = max(allowed) if allowed else float(grid[0])
     return {"scale": round(scale, 5), "bias": round(bias, 5), "threshold": t,
-            "balanced_accuracy": round(float(best[0]), 4),
+            "criterion": ("best balanced accuracy" if max_false_no_answer is None
+                          else f"false no-answer at most {max_false_no_answer}"),
+            "balanced_accuracy": round(balanced(t), 4),
             "answered_when_indexed": round(float((conf[y == 1] >= t).mean()), 4),
             "no_answer_when_not_indexed": round(float((conf[y == 0] < t).mean()), 4),
             "questions": len(y), "answerable": int(y.sum()),

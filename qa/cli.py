@@ -291,7 +291,8 @@ def cmd_bench_length_prior(args: argparse.Namespace) -> int:
 def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     from qa.benchmarks import bench_calibrate
 
-    report = bench_calibrate(args.file, limit=args.limit, progress=not args.quiet)
+    report = bench_calibrate(args.file, limit=args.limit, max_false_no_answer=args.max_false_no_answer,
+                             progress=not args.quiet)
     margins, labels = report.pop("margins"), report.pop("labels")
     for key, value in report.items():
         print(f"{key:<28} {value}")
@@ -465,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only N questions, spread over the file")
+    b.add_argument("--max-false-no-answer", type=float, metavar="RATE",
+                   help="threshold: the highest that answers all but RATE of the indexed questions "
+                        "(default: the best balanced accuracy)")
     b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
     b.add_argument("--json", metavar="OUT", help="also write every question's best margin and label")
     b.set_defaults(func=cmd_bench_calibrate)

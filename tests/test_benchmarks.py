@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.benchmarks import METHODS, bench_rerank, bench_retrieval, bench_squad, load_squad
@@ -132,5 +133,18 @@ def test_bench_calibrate_hides_the_answers_of_every_second_paragraph(embedder):
 
     report = bench_calibrate(DATA / "tiny_squad.json", model=embedder, progress=False)
     assert report["questions"] == 12 and 0 < report["answerable"] < 12
-    assert 0.05 <= report["threshold"] <= 0.95 and report["scale"] > 0  # a larger margin means answerable
+    assert 0.01 <= report["threshold"] <= 0.95 and report["scale"] > 0  # a larger margin means answerable
     assert 0.5 <= report["balanced_accuracy"] <= 1.0
+
+    # with a bound on false no-answers: the highest threshold of the grid that keeps to it
+    bounded = bench_calibrate(DATA / "tiny_squad.json", model=embedder, max_false_no_answer=0.2, progress=False)
+    margins, labels = np.array(bounded["margins"]), np.array(bounded["labels"])
+    conf = 1 / (1 + np.exp(-(bounded["scale"] * margins + bounded["bias"])))
+
+    def false_no_answer(t: float) -> float:
+        return float((conf[labels == 1] < t).mean())
+
+    t = bounded["threshold"]
+    assert false_no_answer(t) <= 0.2 and 1 - bounded["answered_when_indexed"] == pytest.approx(false_no_answer(t))
+    assert t == 0.95 or false_no_answer(round(t + 0.01, 2)) > 0.2
+    assert bounded["criterion"] == "false no-answer at most 0.2"
