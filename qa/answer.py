@@ -12,7 +12,7 @@ passage. Then:
 - confidence = sigmoid(scale x best margin + bias), fitted on dev data (`edition-qa bench calibrate`, stored
   in reader.json); below the threshold stored with it the answer is no_answer, the short
   answer is empty and the citations are related reading without highlight;
-- the hits are re-ordered by what the reader found (passages read, best margin first, then
+- the hits are re-ordered by what the reader found (passages read, best-ranked span first, then
   the rest in retrieval order).
 Every word of an Answer is a substring of the edition.
 """

@@ -1,8 +1,8 @@
 """Benchmarks over a SQuAD-format file (e.g. CMRC 2018 dev), each paragraph an article titled by
 its document: `edition-qa bench squad` (answers end to end), `bench reader` (the reader alone,
 gold paragraph given), `bench length-prior` (the reader's span length prior), `bench calibrate`
-(the no-answer calibration), `bench retrieval` (the
-fusion methods compared) and `bench rerank` (the re-ranker fitted and cross-validated)."""
+(the no-answer calibration), `bench retrieval` (the fusion methods compared) and `bench rerank`
+(the re-ranker fitted and cross-validated)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from qa.evaluate import AskFn, Question, Report, evaluate, guess_lang, progress_
 from qa.rerank import WEIGHTS, cross_validate, fit, recall
 from qa.types import Article, stable_hash
 
-__all__ = ["METHODS", "bench_calibrate", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval", "bench_squad",
-           "load_squad", "squad_paragraphs"]
+__all__ = ["METHODS", "bench_calibrate", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval",
+           "bench_squad", "load_squad", "squad_paragraphs"]
 
 # A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
 SQUAD_DATE = "2000-01-01"
