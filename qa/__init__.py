@@ -1,15 +1,15 @@
 """edition-qa: ask questions of a newspaper edition, get cited extracts."""
 
-from qa.answer import ask
-from qa.chat import Conversation, resolve_question
-from qa.edition import load_edition, parse_page
-from qa.embed import Embedder, get_embedder
+from qa.answers.ask import ask
+from qa.answers.conversation import Conversation
+from qa.answers.followup import resolve_question
+from qa.editions.parse import load_edition, parse_page
 from qa.errors import IndexFormatError, InputError, ModelError, QAError, QuestionError
-from qa.index import Index, default_index
-from qa.retrieve import retrieve
+from qa.models.embed import Embedder, get_embedder
+from qa.search.retrieve import retrieve
+from qa.store.index import Index, default_index
 from qa.types import Answer, Article, Citation, Hit, Passage
-
-__version__ = "0.1.0"
+from qa.version import __version__
 
 __all__ = [
     "Answer",

@@ -1,4 +1,4 @@
-"""Where things live: the user cache, the default index, the bundled sample edition."""
+"""Where things live: the user cache, the default index, the bundled sample edition and reader."""
 
 from __future__ import annotations
 
@@ -58,3 +58,8 @@ def sample_editions() -> list[EditionFile]:
 def sample_questions() -> Path:
     """The fixed question set of the bundled sample edition."""
     return _DATA / "questions" / f"{SAMPLE_DATE}.jsonl"
+
+
+def bundled_reader_dir() -> Path:
+    """The shipped reader: its fine-tuned weights, config and model card."""
+    return _DATA / "reader"

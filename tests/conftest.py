@@ -55,7 +55,7 @@ def hash_embedder() -> HashEmbedder:
 @pytest.fixture(scope="session")
 def embedder():
     """The real multilingual-e5-small embedder (one shared instance)."""
-    from qa.embed import get_embedder
+    from qa.models.embed import get_embedder
 
     return get_embedder("multilingual-e5-small")
 
@@ -63,8 +63,8 @@ def embedder():
 @pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory, embedder) -> Path:
     """The sample edition indexed with the real model and saved in a session tmp folder."""
-    from qa.index import Index
     from qa.paths import sample_editions
+    from qa.store.index import Index
 
     folder = tmp_path_factory.mktemp("index") / "sample"
     Index.build(sample_editions(), model="multilingual-e5-small", progress=False).save(folder)
@@ -74,6 +74,6 @@ def sample_index_dir(tmp_path_factory, embedder) -> Path:
 @pytest.fixture(scope="session")
 def sample_index(sample_index_dir):
     """A loaded Index over the bundled sample edition; shared, so do not change it."""
-    from qa.index import Index
+    from qa.store.index import Index
 
     return Index.load(sample_index_dir)

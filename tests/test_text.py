@@ -6,7 +6,13 @@ import threading
 
 import pytest
 
-from qa.text import compact, normalize, normalize_with_offsets, split_sentences, tokenize
+from qa.text import (
+    compact,
+    normalize,
+    normalize_with_offsets,
+    split_sentences,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Answers read from the retrieved passages, follow-up questions and conversations."""

@@ -1,0 +1,181 @@
+"""Cited answers read from the passages: short answer, the sentence holding it, no-answer.
+
+Flow of `ask`: resolve a follow-up against the history (`qa.answers.followup`), retrieve passages
+(`qa.search.retrieve`), and let the trained reader (`qa.models.reader`) read the best READ_K of them with the
+question. Every span it proposes has a margin: its score minus the no-answer score of its
+passage. Then:
+- the short answer is the span with the highest rank: its margin less a length prior fitted on
+  dev data (`edition-qa bench length-prior`, stored in reader.json); a passage of an article the
+  previous answer cited gets PREFERRED_BONUS, so a follow-up stays on its topic;
+- the first citation is the sentence(s) of the article holding that span, highlight = the span;
+  up to two more citations come from the best spans of other passages, never overlapping;
+- confidence = sigmoid(scale x best margin + bias), fitted on dev data (`edition-qa bench calibrate`, stored
+  in reader.json); below the threshold stored with it the answer is no_answer, the short
+  answer is empty and the citations are related reading without highlight;
+- the hits are re-ordered by what the reader found (passages read, best-ranked span first, then
+  the rest in retrieval order).
+Every word of an Answer is a substring of the edition.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from qa.answers.followup import HistoryItem, previous_articles, resolve_question
+from qa.errors import QuestionError
+from qa.models.reader import Reading, Span, get_reader
+from qa.text import split_sentences
+from qa.types import Answer, Article, Citation, Hit
+
+__all__ = ["ask", "warm", "cut_question", "no_answer_settings", "read_hits", "MAX_QUESTION_CHARS", "READ_K"]
+
+# A question longer than this is cut (the UI says so); retrieval and the reader cut further.
+MAX_QUESTION_CHARS = 1000
+# Passages the reader reads per question (see README "How answers are chosen" for the measurement).
+READ_K = 3
+MAX_CITATIONS = 3
+# Added to the margin of spans in articles the previous answer cited (follow-ups only).
+PREFERRED_BONUS = 1.0
+# Used until a calibration has been written into reader.json: margin > 0 answers.
+_DEFAULT_CALIBRATION = {"scale": 1.0, "bias": 0.0, "threshold": 0.5}
+
+
+def cut_question(question: object) -> str:
+    """The question stripped and cut to MAX_QUESTION_CHARS; QuestionError when empty or not text."""
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    text = question.strip()
+    if not text:
+        raise QuestionError("The question is empty: type a question about the edition.")
+    return text[:MAX_QUESTION_CHARS].strip()
+
+
+def no_answer_settings(reader: Any) -> dict[str, float]:
+    """The reader's calibration: confidence = sigmoid(scale x margin + bias), answered above threshold."""
+    return {**_DEFAULT_CALIBRATION, **(reader.config.get("no_answer") or {})}
+
+
+def confidence_of(margin: float, calibration: dict[str, float]) -> float:
+    z = calibration["scale"] * margin + calibration["bias"]
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def warm(index: Any = None, *, progress: bool = False) -> int:
+    """Load the reader and read once, so the first question is answered at full speed;
+    returns the number of passages in the index."""
+    reader = get_reader()
+    reader.read("warm up", ["The reader reads this once."])
+    return len(index) if index is not None else 0
+
+
+def _passage_text(hit: Hit) -> str:
+    """What the reader reads for a hit: its passage, or the headline of a headline-only brief."""
+    return hit.passage.text or hit.article.title
+
+
+def _extract(article: Article, start: int, end: int) -> tuple[int, int]:
+    """The whole sentences of the article body that chars [start, end) fall in."""
+    spans = split_sentences(article.body)
+    inside = [(a, b) for a, b in spans if a < end and start < b]
+    if not inside:
+        return start, end
+    return inside[0][0], inside[-1][1]
+
+
+def _citation(n: int, hit: Hit, span: Span, *, highlight: bool) -> Citation:
+    article = hit.article
+    if not hit.passage.text:  # a brief: the span is in its headline, which is the extract
+        return Citation(n, article, article.title, 0, 0,
+                        (span.start, span.end) if highlight else None, round(span.margin, 4))
+    a, b = hit.passage.start + span.start, hit.passage.start + span.end
+    lo, hi = _extract(article, a, b)
+    return Citation(n, article, article.body[lo:hi], lo, hi, (a - lo, b - lo) if highlight else None,
+                    round(span.margin, 4))
+
+
+def read_hits(question: str, hits: Sequence[Hit], reader: Any) -> list[Reading]:
+    """The reader's readings of the best READ_K hits (a brief is read by its headline)."""
+    return reader.read(question, [_passage_text(h) for h in hits[:READ_K]])
+
+
+def _bonus(hit: Hit, preferred: Sequence[str]) -> float:
+    return PREFERRED_BONUS if hit.article.id in preferred else 0.0
+
+
+def _ranked_spans(readings: Sequence[Reading], hits: Sequence[Hit], preferred: Sequence[str]) -> list[Span]:
+    """Every span read, best rank first (with the follow-up bonus folded in)."""
+    out = []
+    for r in readings:
+        bonus = _bonus(hits[r.passage], preferred)
+        out += [Span(s.passage, s.start, s.end, s.text, s.score, s.margin + bonus, s.prior) for s in r.spans]
+    return sorted(out, key=lambda s: -s.rank)
+
+
+def _reordered(hits: Sequence[Hit], ranked: Sequence[Span]) -> tuple[Hit, ...]:
+    order: list[int] = []
+    for s in ranked:
+        if s.passage not in order:
+            order.append(s.passage)
+    order += [i for i in range(len(hits)) if i not in order]
+    return tuple(hits[i] for i in order)
+
+
+def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | None = None,
+        k: int = 5, date: str | None = None, page: int | None = None, reader: Any = None) -> Answer:
+    """Answer `question` from the index with a short answer and cited extracts.
+
+    Args:
+        question: the question (Chinese or English); cut to MAX_QUESTION_CHARS.
+        index: a `qa.store.index.Index`; None uses `qa.store.index.default_index()`.
+        history: earlier Answers or question strings of the conversation, oldest first.
+        k: passages retrieved; the reader reads the best READ_K of them.
+        date, page: restrict retrieval to one edition date / page.
+        reader: a `qa.models.reader.Reader`; None uses the shipped one.
+    Returns:
+        An Answer: up to 3 citations best first, the short answer (a span of the first extract,
+        or "" when no_answer), confidence in [0, 1], and the hits in the order the reader ranked them.
+    Raises:
+        QuestionError: the question is empty.
+    """
+    asked = cut_question(question)
+    resolved = resolve_question(asked, history) or asked
+    if index is None:
+        from qa.store.index import default_index
+
+        index = default_index()
+    from qa.search.retrieve import retrieve
+
+    hits = retrieve(resolved, k=max(k, READ_K), index=index, date=date, page=page)
+    if not hits:
+        return Answer(asked, resolved, no_answer=True)
+    reader = reader if reader is not None else get_reader()
+    read = hits[:READ_K]
+    readings = read_hits(resolved, read, reader)
+    preferred = previous_articles(history) if resolved != asked else []
+    ranked = _ranked_spans(readings, read, preferred)
+    if not ranked:
+        return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
+    calibration = no_answer_settings(reader)
+    best = ranked[0]
+    # how sure the reader is that an answer is there: the best margin, before the length prior
+    margin = max(r.margin + _bonus(read[r.passage], preferred) for r in readings)
+    confidence = round(confidence_of(margin, calibration), 4)
+    no_answer = confidence < calibration["threshold"]
+    citations: list[Citation] = []
+    used: set[int] = set()
+    for span in ranked:
+        if len(citations) == MAX_CITATIONS:
+            break
+        if span.passage in used:
+            continue
+        cite = _citation(len(citations) + 1, read[span.passage], span, highlight=not no_answer)
+        if any(c.article.id == cite.article.id and c.start < cite.end and cite.start < c.end
+               and c.extract for c in citations):
+            continue
+        used.add(span.passage)
+        citations.append(cite)
+    hits_out = _reordered(read, ranked) + tuple(hits[READ_K:])
+    short = "" if no_answer else best.text
+    return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, hits_out)

@@ -1,0 +1,207 @@
+"""The `edition-qa bench ...` and `edition-qa train ...` commands: measurement and training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from qa.app.output import write_json
+from qa.errors import InputError
+from qa.models.reader import update_config
+
+__all__ = ["add_bench_parsers"]
+
+
+def cmd_bench_embed(args: argparse.Namespace) -> int:
+    from qa.evaluation.speed import bench_embed
+
+    result = bench_embed(model=args.model)
+    for key, value in result.items():
+        if isinstance(value, float):
+            value = f"{value:.5f}" if "cosine" in key else f"{value:.2f}"
+        print(f"{key:<28} {value}")
+    return 0
+
+
+def cmd_bench_squad(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import bench_squad
+    from qa.evaluation.evaluate import format_report
+
+    report = bench_squad(Path(args.file), limit=args.limit, k=args.k, progress=not args.quiet)
+    print(format_report(report, worst=args.worst))
+    if args.json:
+        write_json(args.json, report.to_dict())
+    return 0
+
+
+def cmd_bench_reader(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import bench_reader
+
+    report = bench_reader(args.file, limit=args.limit, whole=args.whole, precision=args.precision,
+                          progress=not args.quiet)
+    print(f"{report['questions']} questions, gold paragraph given ({report['mode']}, {args.precision})")
+    print(f"EM {report['em']:.1f}  F1 {report['f1']:.1f}  (official CMRC 2018 metric)")
+    print(f"{report['seconds']} s, reader {report['reader_tokens_per_s']} tokens/s")
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
+def cmd_bench_length_prior(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import bench_length_prior
+
+    report = bench_length_prior(args.file, limit=args.limit, progress=not args.quiet)
+    print(f"weight  fit EM/F1 ({report['fit_questions']} q)  check EM/F1 ({report['check_questions']} q)")
+    for row in report["table"]:
+        mark = "  <- chosen" if row["weight"] == report["weight"] else ""
+        print(f"{row['weight']:<7} {row['fit_em']:5.1f} / {row['fit_f1']:4.1f}"
+              f"          {row['check_em']:5.1f} / {row['check_f1']:4.1f}{mark}")
+    if args.json:
+        write_json(args.json, report)
+    if args.write:
+        print(f"written to {update_config({'length_prior': report})}")
+    return 0
+
+
+def cmd_bench_calibrate(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import bench_calibrate
+
+    report = bench_calibrate(args.file, limit=args.limit, max_false_no_answer=args.max_false_no_answer,
+                             progress=not args.quiet)
+    margins, labels = report.pop("margins"), report.pop("labels")
+    for key, value in report.items():
+        print(f"{key:<28} {value}")
+    if args.json:
+        write_json(args.json, {**report, "margins": margins, "labels": labels})
+    if args.write:
+        path = update_config({
+            "no_answer": {k: report[k] for k in ("scale", "bias", "threshold")},
+            "no_answer_fit": {k: v for k, v in report.items() if k not in ("scale", "bias", "threshold")}})
+        print(f"written to {path}")
+    return 0
+
+
+def cmd_bench_retrieval(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import METHODS, bench_retrieval
+
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    unknown = [m for m in methods or [] if m not in METHODS]
+    if unknown:
+        raise InputError(f"Unknown method {unknown[0]!r}; known: {', '.join(METHODS)}.")
+    report = bench_retrieval(args.file, chunk_size=args.chunk_size, limit=args.limit,
+                             methods=methods, progress=not args.quiet)
+    build = report.pop("build")
+    print(f"{int(build['passages'])} passages, built in {build['seconds']:.1f} s")
+    print(f"{'method':<28} {'R@1':>6} {'R@5':>6}")
+    for name, row in report.items():
+        print(f"{name:<28} {row['r1']:>6.4f} {row['r5']:>6.4f}")
+    if args.json:
+        write_json(args.json, {"build": build, **report})
+    return 0
+
+
+def cmd_bench_rerank(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import bench_rerank
+
+    report = bench_rerank(args.file, folds=args.folds, limit=args.limit, progress=not args.quiet)
+    for key, value in report.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else (
+            f"{value:.4f}" if isinstance(value, float) else value)
+        print(f"{key:<16} {shown}")
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from qa.models.training import TrainSettings, train_reader
+
+    settings = TrainSettings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                             first_trained=args.first_trained, seed=args.seed)
+    summary = train_reader(args.train, args.out, settings=settings, budget_s=args.budget_hours * 3600,
+                           work=args.work, limit=args.limit, precision=args.precision, progress=not args.quiet)
+    done = "finished" if summary["finished"] else "stopped at the time budget (run again to resume)"
+    if args.dev and summary["finished"]:
+        from qa.evaluation.benchmarks import bench_reader
+
+        report = bench_reader(args.dev, limit=args.dev_limit, folder=args.out, progress=not args.quiet)
+        update_config({"dev": {"file": Path(args.dev).name, "questions": report["questions"],
+                               "em": round(report["em"], 1), "f1": round(report["f1"], 1),
+                               "mode": report["mode"]}}, args.out)
+        print(f"dev {Path(args.dev).name}, {report['questions']} questions: "
+              f"EM {report['em']:.1f}  F1 {report['f1']:.1f}  (official CMRC 2018 metric)")
+    print(f"{summary['steps']}/{summary['total_steps']} steps, {done}; loss {summary['first_loss']:.3f} -> "
+          f"{summary['final_loss']:.3f}; {summary['train_time_s']} s in all ({summary['precision']}); "
+          f"weights in {args.out}")
+    return 0
+
+
+def add_bench_parsers(sub: Any) -> None:
+    """Add the `bench` and `train` commands to the `edition-qa` subparsers."""
+    p = sub.add_parser("bench", help="benchmarks")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bench.add_parser("embed", help="embedding speed, latency, load time and memory")
+    b.add_argument("--model", default="multilingual-e5-small")
+    b.set_defaults(func=cmd_bench_embed)
+    b = bench.add_parser("squad", help="build a temporary index from a SQuAD-format file and evaluate")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int)
+    b.add_argument("--k", type=int, default=5)
+    b.add_argument("--worst", type=int, default=10)
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_squad)
+    b = bench.add_parser("reader", help="the reader alone, gold paragraph given: official CMRC EM/F1")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only the first N answerable questions")
+    b.add_argument("--whole", action="store_true", help="read each paragraph as one text, not as passages")
+    b.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
+    b.add_argument("--json", metavar="OUT", help="write the figures and every question's prediction")
+    b.set_defaults(func=cmd_bench_reader)
+    b = bench.add_parser("length-prior", help="fit the reader's span length prior on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only the first N answerable questions")
+    b.add_argument("--write", action="store_true", help="store the chosen weight in the reader's reader.json")
+    b.add_argument("--json", metavar="OUT", help="also write the whole table")
+    b.set_defaults(func=cmd_bench_length_prior)
+    b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only N questions, spread over the file")
+    b.add_argument("--max-false-no-answer", type=float, metavar="RATE",
+                   help="threshold: the highest that answers all but RATE of the indexed questions "
+                        "(default: the best balanced accuracy)")
+    b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
+    b.add_argument("--json", metavar="OUT", help="also write every question's best margin and label")
+    b.set_defaults(func=cmd_bench_calibrate)
+    b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--chunk-size", type=int, help="passage size in chars (default: the index default)")
+    b.add_argument("--limit", type=int, help="use only the first N answerable questions")
+    b.add_argument("--methods", help="comma-separated subset of: dense, lexical, rrf, weighted, ...")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_retrieval)
+    b = bench.add_parser("rerank", help="fit and cross-validate the passage re-ranker on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--folds", type=int, default=5)
+    b.add_argument("--limit", type=int, help="use only the first N answerable questions")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_rerank)
+
+    p = sub.add_parser("train", help="train a model")
+    train = p.add_subparsers(dest="train_what", required=True, metavar="MODEL")
+    t = train.add_parser("reader", help="fine-tune the extractive reader on SQuAD-format files")
+    t.add_argument("--train", nargs="+", required=True, metavar="FILE", help="SQuAD-format training files")
+    t.add_argument("--out", required=True, metavar="DIR", help="where reader.json and reader.safetensors go")
+    t.add_argument("--dev", metavar="FILE", help="SQuAD-format file to score the finished reader on")
+    t.add_argument("--dev-limit", type=int, default=500, help="only the first N dev questions (default 500)")
+    t.add_argument("--work", metavar="DIR", help="cache and checkpoints (default: OUT/work); resumes from it")
+    t.add_argument("--epochs", type=float, default=2.0)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--first-trained", type=int, default=6, help="blocks below this stay e5's own")
+    t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--limit", type=int, help="use only the first N questions")
+    t.add_argument("--budget-hours", type=float, default=4.0, help="stop (resumably) after this much time in all")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    t.set_defaults(func=cmd_train_reader)

@@ -1,0 +1,380 @@
+"""The chat UI: a Gradio Blocks app, thin over `qa.answers.ask.ask`.
+
+One index and one embedding model are loaded at start and shared by every session; each
+browser session keeps its own conversation in `gr.State`. HTML comes from `qa.app.render`, which
+escapes all edition and question text.
+
+API: the endpoint `/ask` (see `api_ask`) answers one question and returns the same JSON as
+`edition-qa ask --json`; pass the earlier questions of the conversation as `history` to get
+follow-ups resolved. From Python::
+
+    from gradio_client import Client
+    client = Client("http://127.0.0.1:7860/")
+    first = client.predict("新增的植物园赛道有多长？", [], "", 0, api_name="/ask")
+    follow = client.predict("参赛人数呢？", ["新增的植物园赛道有多长？"], "", 0, api_name="/ask")
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Before gradio is imported: it reads these at import time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from qa import paths  # noqa: E402
+from qa.app import render  # noqa: E402
+from qa.errors import QAError  # noqa: E402
+from qa.types import Answer  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+MAX_TURNS = 6  # earlier answers passed to ask() for follow-ups: the most recent ones
+MAX_MESSAGES = 200  # chat messages kept per session, so a long session stays bounded
+ALL = "All"
+FALLBACK_EXAMPLES = (
+    "新增的植物园赛道有多长？",
+    "义乌绿色动力小镇的规划面积是多少？",
+    "How many people take part in the Yiwu half marathon?",
+)
+EMPTY_PROMPT = "Please type a question about the edition, for example: 新增的植物园赛道有多长？"
+ERROR_MESSAGE = "Sorry, something went wrong while answering. The error was logged; please try again."
+
+CSS = """
+.qa-answer p { margin: 0.25em 0; }
+.qa-short { font-weight: 600; font-size: 1.1em; }
+.qa-resolved, .qa-note, .qa-confidence, .qa-notice { font-size: 0.88em; opacity: 0.8; }
+.qa-none { font-weight: 600; }
+.qa-cites { margin: 0.3em 0 0.2em 0; padding-left: 1.4em; }
+.qa-cites blockquote.qa-extract { margin: 0.2em 0; padding: 0.2em 0.6em; border-left: 3px solid #d0a000; }
+.qa-cite { font-size: 0.86em; opacity: 0.85; }
+.qa-cites li { cursor: pointer; }
+.qa-meta { opacity: 0.8; }
+mark { background: #ffe066; color: inherit; padding: 0 1px; }
+#qa-source .qa-source-body { max-height: 62vh; overflow-y: auto; padding-right: 0.5em; }
+#qa-source mark.qa-extract { background: #fff3bf; }
+#qa-source mark.qa-span { background: #ffc078; }
+#qa-source .qa-headline { margin: 0.2em 0; }
+#qa-source .qa-kicker, #qa-source .qa-subhead, #qa-source .qa-source-tag { font-size: 0.9em; opacity: 0.8; margin: 0.1em 0; }
+table.qa-hits { font-size: 0.85em; border-collapse: collapse; width: 100%; }
+table.qa-hits td, table.qa-hits th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
+"""
+
+# Runs in the browser after the source panel is updated: scroll the panel (not the page) so the
+# highlighted extract sits a third of the way down. Retries briefly while the DOM catches up.
+SCROLL_JS = f"""
+() => {{
+  const go = (tries) => {{
+    const box = document.querySelector('#qa-source .qa-source-body');
+    const el = document.getElementById('{render.SOURCE_MARK_ID}');
+    if (box && el && box.contains(el)) {{
+      box.scrollTop += el.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 3;
+      window.qaSourceScrolls = (window.qaSourceScrolls || 0) + 1;  // lets the browser test wait
+    }} else if (tries > 0) {{
+      setTimeout(() => go(tries - 1), 50);
+    }}
+  }};
+  requestAnimationFrame(() => go(20));
+}}
+"""
+
+# Runs once on page load: clicking a citation of the latest answer in the chat selects it in the
+# citation picker, which switches the source panel.
+PAGE_JS = """
+() => {
+  document.addEventListener('click', (ev) => {
+    const item = ev.target.closest && ev.target.closest('#qa-chat .qa-cites li');
+    if (!item) return;
+    const bots = document.querySelectorAll('#qa-chat [data-testid=bot]');
+    if (!bots.length || !bots[bots.length - 1].contains(item)) return;
+    const num = item.querySelector('.qa-n');  // "[2]"; the chat's sanitizer drops data-* attributes
+    const n = num ? num.textContent.replace(/[^0-9]/g, '') : '';
+    const input = n && document.querySelector('#qa-picker input[value="' + n + '"]');
+    if (input && !input.checked) input.click();
+  });
+}
+"""
+
+
+@dataclass
+class Session:
+    """One browser session's conversation: earlier answers (for follow-ups) and chat messages."""
+
+    history: list[Answer] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+    answer: Answer | None = None
+
+    def add(self, user_html: str | None, reply_html: str) -> None:
+        if user_html is not None:
+            self.messages.append({"role": "user", "content": user_html})
+        self.messages.append({"role": "assistant", "content": reply_html})
+        del self.messages[:-MAX_MESSAGES]
+
+
+def _ask(question: str, *, index: Any, history: Sequence[Answer | str], date: str | None,
+         page: int | None) -> Answer:
+    """Indirection so tests can replace the answering backend."""
+    from qa.answers.ask import ask
+
+    return ask(question, index=index, history=list(history), date=date, page=page)
+
+
+def load_index(index_dir: Path | str | None = None) -> Any:
+    """The index at `index_dir`, or the default one (built from the sample when missing)."""
+    from qa.store.index import Index, default_index
+
+    return default_index() if index_dir is None else Index.load(Path(index_dir))
+
+
+def sample_questions(*, limit: int = 8) -> list[str]:
+    """Example questions from the fixed question set, or a few built-in ones when it is absent."""
+    import json
+
+    found: list[str] = []
+    try:
+        for line in paths.sample_questions().read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                q = json.loads(line).get("question", "")
+                if q and q not in found:
+                    found.append(q)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return found[:limit] if found else list(FALLBACK_EXAMPLES)
+
+
+def editions_of(index: Any) -> list[tuple[str, int]]:
+    """The (date, page) pairs the index holds, sorted."""
+    try:
+        return sorted({(a.date, int(a.page)) for a in index.articles()})
+    except Exception:  # an index without article listing: no filters, not a crash
+        log.exception("could not list the editions of the index")
+        return []
+
+
+def _filter_value(choice: Any) -> Any:
+    return None if choice in (None, "", ALL) else choice
+
+
+def answer_turn(index: Any, question: str, session: Session | None, *, date: str | None = None,
+                page: int | None = None) -> tuple[Session, Answer | None]:
+    """Ask one question in a session; every outcome (prompt, error, answer) becomes chat messages."""
+    session = session if session is not None else Session()
+    text, cut = render.clip_question(question)
+    if not text:
+        session.add(None, render.render_notice(EMPTY_PROMPT))
+        return session, None
+    notices = [f"Your question was cut to its first {render.MAX_QUESTION_CHARS} characters."] if cut else []
+    try:
+        answer = _ask(text, index=index, history=session.history[-MAX_TURNS:], date=date, page=page)
+    except QAError as exc:
+        session.add(render.render_question(text), render.render_notice(str(exc)))
+        return session, None
+    except Exception:
+        log.exception("answering failed for question %r", text[:200])
+        session.add(render.render_question(text), render.render_notice(ERROR_MESSAGE))
+        return session, None
+    session.history = (session.history + [answer])[-MAX_TURNS:]
+    session.answer = answer
+    session.add(render.render_question(text), render.render_answer(answer, notices=notices))
+    return session, answer
+
+
+def _source_for(answer: Answer | None, n: Any) -> str:
+    if answer is None:
+        return render.render_source(None)
+    cites = render.source_citations(answer)
+    chosen = next((c for c in cites if str(c.n) == str(n)), cites[0] if cites else None)
+    return render.render_source(chosen, related=answer.no_answer)
+
+
+def respond(index: Any, question: str, date: Any, page: Any, session: Session | None) -> tuple:
+    """The chat's submit handler: (messages, session, textbox, picker, source panel, passages)."""
+    page_value = _filter_value(page)
+    session, answer = answer_turn(index, question, session, date=_filter_value(date),
+                                  page=int(page_value) if page_value is not None else None)
+    if answer is None:  # a prompt or an error: keep the panels of the last answer
+        return list(session.messages), session, "", gr.skip(), gr.skip(), gr.skip()
+    choices = [(render.citation_label(c), str(c.n)) for c in render.source_citations(answer)]
+    return (list(session.messages), session, "",
+            gr.update(choices=choices, value=choices[0][1] if choices else None),
+            _source_for(answer, 1), render.render_hits(answer.hits))
+
+
+def build_app(index: Any) -> gr.Blocks:
+    """The Blocks app over a loaded index (not launched; see `serve`)."""
+    editions = editions_of(index)
+    dates = sorted({d for d, _ in editions if d})
+    pages = sorted({p for _, p in editions if p})
+    several = len(editions) > 1
+    articles = sum(1 for _ in _safe_articles(index))
+    where = ", ".join(f"{d or 'undated'} page {p}" for d, p in editions[:6]) or "the edition"
+    if len(editions) > 6:
+        where += f" and {len(editions) - 6} more pages"
+
+    def on_submit(question: str, date: str, page: Any, session: Session | None) -> tuple:
+        return respond(index, question, date, page, session)
+
+    def choose(n: Any, session: Session | None) -> str:
+        return _source_for(session.answer if session else None, n)
+
+    def clear():
+        return [], Session(), "", gr.update(choices=[], value=None), render.render_source(None), render.render_hits(())
+
+    def api_ask(question: str, history: list[str] | None = None, date: str = "", page: int = 0) -> dict:
+        """Answer one question about the edition, as cited extracts.
+
+        Args:
+            question: the question, Chinese or English (at most 1000 characters are used).
+            history: earlier questions of the conversation, oldest first, to resolve follow-ups.
+            date: only search the edition of this ISO date ("" for all).
+            page: only search this page (0 for all).
+        Returns:
+            {question, resolved_question, short_answer, no_answer, confidence, citations: [{n,
+            article_id, headline, byline, date, page, extract, start, end, highlight}]}, as
+            `edition-qa ask --json` prints it.
+        """
+        text, _ = render.clip_question(question or "")
+        if not text:
+            raise gr.Error("The question is empty.")
+        past = [render.clip_question(h)[0] for h in (history or []) if isinstance(h, str) and h.strip()]
+        try:
+            answer = _ask(text, index=index, history=past[-MAX_TURNS:], date=date or None, page=page or None)
+        except QAError as exc:
+            raise gr.Error(str(exc)) from exc
+        except Exception as exc:
+            log.exception("API ask failed for question %r", text[:200])
+            raise gr.Error(ERROR_MESSAGE) from exc
+        return render.answer_json(answer)
+
+    with gr.Blocks(title="edition-qa", analytics_enabled=False) as demo:
+        gr.HTML(f'<h2 style="margin:0">edition-qa</h2><p style="margin:0.2em 0">Ask about '
+                f'{render.escape(where)} ({articles} articles), in Chinese or English. Answers are '
+                f'quoted from the paper with the key span <mark>marked</mark>.</p>')
+        session = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Chat", height=520, elem_id="qa-chat", latex_delimiters=[],
+                                  feedback_options=None, buttons=["copy"])
+                with gr.Row():
+                    question = gr.Textbox(placeholder="Ask a question, e.g. 新增的植物园赛道有多长？",
+                                          show_label=False, scale=5, elem_id="qa-question",
+                                          max_lines=4, autofocus=True)
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-send")
+                    clear_btn = gr.Button("Clear", scale=1, elem_id="qa-clear")
+                with gr.Row(visible=several):
+                    date_box = gr.Dropdown([ALL, *dates], value=ALL, label="Edition date",
+                                           interactive=several, elem_id="qa-date")
+                    page_box = gr.Dropdown([ALL, *[str(p) for p in pages]], value=ALL, label="Page",
+                                           interactive=several, elem_id="qa-page")
+                gr.Examples([[q] for q in sample_questions()], inputs=[question], label="Example questions")
+                with gr.Accordion("Retrieved passages", open=False, elem_id="qa-hits-acc"):
+                    hits_html = gr.HTML(render.render_hits(()), elem_id="qa-hits")
+            with gr.Column(scale=2):
+                picker = gr.Radio([], label="Citation shown in the source panel", elem_id="qa-picker")
+                source = gr.HTML(render.render_source(None), elem_id="qa-source")
+
+        outputs = [chat, session, question, picker, source, hits_html]
+        for trigger in (question.submit, send.click):
+            trigger(on_submit, [question, date_box, page_box, session], outputs,
+                    api_visibility="private").then(None, js=SCROLL_JS)
+        picker.input(choose, [picker, session], [source], api_visibility="private").then(None, js=SCROLL_JS)
+        clear_btn.click(clear, None, outputs, api_visibility="private", queue=False)
+        # The chatbot's own trash icon clears the display; the session must forget too.
+        chat.clear(clear, None, outputs, api_visibility="private", queue=False)
+        gr.api(api_ask, api_name="ask")
+    return demo
+
+
+def _safe_articles(index: Any) -> list:
+    try:
+        return list(index.articles())
+    except Exception:
+        return []
+
+
+def warm_up(index: Any) -> None:
+    """Load the model and caches with one question so the first user does not wait."""
+    try:
+        from qa.answers.ask import warm
+
+        warm(index)  # load the reader and read once, before the first question
+        _ask(FALLBACK_EXAMPLES[0], index=index, history=(), date=None, page=None)
+    except Exception:  # a failing warm-up shows up on the first real question, with a message
+        log.exception("warm-up question failed")
+
+
+def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
+           prevent_thread_lock: bool = False, quiet: bool = False) -> str:
+    """Start serving `demo` (queue, theme, CSS, no SSR); returns the local URL.
+
+    Blocks until the server stops unless `prevent_thread_lock` is true. One request is sent
+    through the running server first: Gradio's first event costs about 1.5 s of one-off setup,
+    which should not land on the first user.
+    """
+    # Two workers for two cores: the model is shared, sessions are independent.
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, ssr_mode=False,
+                css=CSS, js=PAGE_JS, quiet=quiet, show_error=False, footer_links=["api"])
+    url = demo.local_url or f"http://{host}:{port}/"
+    _warm_server(url)
+    if not prevent_thread_lock:
+        demo.block_thread()
+    return url
+
+
+def _warm_server(url: str) -> None:
+    try:
+        from gradio_client import Client
+
+        Client(url, verbose=False).predict(FALLBACK_EXAMPLES[0], [], "", 0, api_name="/ask")
+    except Exception:  # only a warm-up: the app serves without it
+        log.warning("warm-up request to %s failed", url, exc_info=True)
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | None = None,
+          prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
+    """Load the index and model once, then serve the chat UI on http://host:port/.
+
+    Args:
+        host: interface to listen on (default 127.0.0.1: this machine only).
+        port: TCP port (default 7860).
+        index_dir: index folder; None uses index/default, built from the sample if missing.
+        prevent_thread_lock: return once serving instead of blocking (tests).
+        quiet: do not print the URL banner.
+    Returns:
+        The running app (call `.close()` to stop it).
+    """
+    index = load_index(index_dir)
+    warm_up(index)
+    demo = build_app(index)
+    launch(demo, host=host, port=port, prevent_thread_lock=prevent_thread_lock, quiet=quiet)
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python app.py [--host H] [--port P] [--index DIR]`."""
+    parser = argparse.ArgumentParser(description="Chat UI over an edition index.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--index", metavar="DIR", help="index folder (default: index/default, built if missing)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qa").setLevel(logging.INFO)
+    try:
+        serve(host=args.host, port=args.port, index_dir=args.index)
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+__all__ = ["CSS", "Session", "answer_turn", "build_app", "launch", "load_index", "main", "serve"]

@@ -1,0 +1,1 @@
+"""Retrieval: hybrid dense + lexical search, fusion and re-ranking."""

@@ -1,0 +1,385 @@
+"""Index facade: the SQLite edition store plus FAISS vectors, saved as one folder with a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.errors import IndexFormatError, InputError
+from qa.store.folder import backup_sqlite, fsync_path, replace_dir
+from qa.store.vectors import Vectors
+from qa.text import TOKENIZER_VERSION
+from qa.types import Article
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "multilingual-e5-small"
+MANIFEST = "manifest.json"
+STORE = "store.sqlite"
+VECTORS = "vectors.faiss"
+# Indexes saved before the reader also held "sentences.faiss" (sentence vectors the old answer
+# scoring used); it is ignored on load and not written again.
+
+# Chunk and fusion settings recorded in the manifest; `retrieve` reads the fusion ones.
+# Fusion chosen on CMRC 2018 dev and our own sample questions (see `qa.search.retrieve.fuse`):
+# weighted min-max dense + max-normalized BM25 beat RRF (k 10..60) by 6 points of R@1 on
+# CMRC; hub_weight 0.5 (costs 0.1 pt there) keeps English questions from being pulled to a
+# headline-only brief on the sample.
+DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
+    "chunk": {"size": None, "overlap": 1},  # size None: qa.editions.chunk.DEFAULT_SIZE
+    # merge_gap 0: overlapping neighbours are not joined (see qa.search.retrieve.MERGE_GAP);
+    # rerank: the term-coverage second stage (qa.search.rerank) re-orders the fused top passages.
+    "fusion": {"method": "weighted", "depth": 50, "dense_weight": 0.4, "hub_weight": 0.5,
+               "rrf_k": 60, "merge_gap": 0.0, "rerank": True},
+}
+
+
+def _rebuild_hint(path: Path) -> str:
+    return f"Rebuild it with `edition-qa build --index {path}`."
+
+
+def merge_settings(settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """DEFAULT_SETTINGS updated section by section with `settings`."""
+    merged = {name: dict(values) for name, values in DEFAULT_SETTINGS.items()}
+    for name, values in (settings or {}).items():
+        if name not in merged or not isinstance(values, dict):
+            raise InputError(f"Unknown index setting {name!r}; known: {', '.join(merged)}.")
+        merged[name].update(values)
+    if merged["chunk"]["size"] is None:
+        from qa.editions.chunk import DEFAULT_SIZE
+
+        merged["chunk"]["size"] = DEFAULT_SIZE
+    return merged
+
+
+def _resolve_embedder(model: Any) -> Any:
+    if not isinstance(model, str):
+        return model  # an Embedder-like object (tests, custom models)
+    from qa.models.embed import get_embedder
+
+    return get_embedder(model)
+
+
+def _source_items(sources: Iterable[Any]) -> list[tuple[Path, str | None, int | None]]:
+    """Paths or EditionFile-like (path, date, page) items as (path, date, page)."""
+    items = []
+    for src in sources:
+        if isinstance(src, (str, os.PathLike)):
+            items.append((Path(src), None, None))
+        elif hasattr(src, "path"):
+            # "" and 0 mean unknown (the CLI passes them): let the sidecar or file name decide.
+            items.append((Path(src.path), getattr(src, "date", None) or None,
+                          getattr(src, "page", None) or None))
+        else:
+            raise InputError(f"Cannot index {src!r}: give an edition file path.")
+    return items
+
+
+class Index:
+    """Articles, passages and their vectors, searchable by `qa.search.retrieve.retrieve`.
+
+    The store lives in a private working folder; `save` copies it out atomically, so a
+    loaded index can be changed without touching the folder it came from until saved.
+    """
+
+    def __init__(self, *, model: Any, settings: dict[str, Any] | None = None,
+                 manifest: dict[str, Any] | None = None, _store_file: Path | None = None,
+                 _vectors: Vectors | None = None) -> None:
+        from qa.store.sqlite import Store
+
+        self.settings = merge_settings(settings)
+        self._model = model
+        self._embedder: Any = None if isinstance(model, str) else model
+        self._lock = threading.RLock()
+        self._workdir = Path(tempfile.mkdtemp(prefix="edition-qa-index-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
+        store_path = self._workdir / STORE
+        if _store_file is not None:
+            shutil.copyfile(_store_file, store_path)
+        self.store = Store(store_path)
+        self._vectors = _vectors
+        self.manifest: dict[str, Any] = dict(manifest or {})
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, sources: Iterable[Any], *, model: Any = DEFAULT_MODEL,
+              settings: dict[str, Any] | None = None, progress: bool = True) -> Index:
+        """Parse, chunk, embed and index edition files (paths or (path, date, page) items).
+
+        Args:
+            sources: edition files, or EditionFile-like items with path, date and page.
+            model: sentence-transformers model id or folder (or an Embedder-like object).
+            settings: overrides of DEFAULT_SETTINGS, e.g. {"chunk": {"size": 250}}.
+            progress: show a progress bar while embedding.
+        Returns:
+            The in-memory index; `save` writes it to a folder.
+        """
+        index = cls(model=model, settings=settings)
+        for path, date, page in _source_items(sources):
+            index.add_edition(path, date=date, page=page, progress=progress)
+        return index
+
+    @classmethod
+    def from_articles(cls, articles: Iterable[Article], *, model: Any = DEFAULT_MODEL,
+                      settings: dict[str, Any] | None = None, progress: bool = True) -> Index:
+        """An index over already parsed articles (benchmarks, structured sources)."""
+        index = cls(model=model, settings=settings)
+        index.add_articles(list(articles), progress=progress)
+        return index
+
+    @property
+    def embedder(self) -> Any:
+        """The embedding model, loaded on first use (lexical-only work never loads it)."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = _resolve_embedder(self._model)
+            return self._embedder
+
+    @property
+    def model_id(self) -> str:
+        """The embedder's canonical model id (as recorded in the manifest)."""
+        if self._embedder is None and isinstance(self._model, str):
+            return self._model
+        return str(getattr(self.embedder, "model_id", type(self.embedder).__name__))
+
+    @property
+    def vectors(self) -> Vectors:
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = Vectors(int(self.embedder.dim))
+            return self._vectors
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def add_articles(self, articles: Sequence[Article], *, progress: bool = False,
+                     source: str = "", sha256: str = "") -> int:
+        """Store and embed articles, replacing the edition pages they belong to.
+
+        Only passages without a vector yet are embedded; returns how many were.
+        """
+        from qa.editions.chunk import chunk_article, embedding_text
+
+        chunk = self.settings["chunk"]
+        pages: dict[tuple[str, int], list[Article]] = {}
+        for a in articles:
+            pages.setdefault((a.date, a.page), []).append(a)
+        passages = {a.id: chunk_article(a, size=chunk["size"], overlap=chunk["overlap"])
+                    for a in articles}
+        with self._lock:
+            kept = set(int(i) for i in self.vectors.ids())
+            new = [(a, p) for a in articles for p in passages[a.id] if p.id not in kept]
+            # Embed before touching the store so that a failing model changes nothing.
+            vecs = self.embedder.embed_passages(
+                [embedding_text(a, p) for a, p in new], progress=progress
+            ) if new else np.zeros((0, self.vectors.dim), dtype=np.float32)
+            try:
+                for (date, page), arts in pages.items():
+                    self.store.remove_edition(date, page)  # re-adding a page replaces it
+                    self.store.add_edition(date, page, arts,
+                                           [p for a in arts for p in passages[a.id]],
+                                           source=source, sha256=sha256)
+                self.vectors.add([p.id for _, p in new], vecs)
+            finally:
+                # Whatever the store now holds, the vectors match it (a page that failed to
+                # add, e.g. an article id clash, is gone from both).
+                self._prune()
+        return len(new)
+
+    def add_edition(self, path: str | os.PathLike, *, date: str | None = None,
+                    page: int | None = None, progress: bool = False) -> int:
+        """Add (or replace) one edition file; embeds only passages not indexed yet."""
+        from qa.editions.parse import load_edition
+
+        path = Path(path)
+        articles = load_edition(path, date=date, page=page)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self.add_articles(articles, progress=progress, source=path.name, sha256=digest)
+
+    def remove_edition(self, date: str, page: int | None = None) -> int:
+        """Remove an edition (all pages, or one); returns the number of passages removed."""
+        with self._lock:
+            ids = self.store.remove_edition(date, page)
+            self._prune()
+            return len(ids)
+
+    def _prune(self) -> None:
+        """Drop the vectors of passages the store no longer holds."""
+        wanted = set(self.store.passage_ids())
+        self.vectors.remove(i for i in set(int(i) for i in self.vectors.ids()) if i not in wanted)
+        self._touch()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def articles(self) -> list[Article]:
+        return self.store.articles()
+
+    def article(self, article_id: str) -> Article | None:
+        return self.store.article(article_id)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    # -- manifest, save, load --------------------------------------------------------------
+
+    def _touch(self) -> None:
+        self.manifest = self._make_manifest()
+
+    def _corpus_sha256(self) -> str:
+        h = hashlib.sha256()
+        for pid in sorted(self.store.passage_ids()):
+            h.update(f"{pid}\n".encode())
+        return h.hexdigest()
+
+    def _make_manifest(self) -> dict[str, Any]:
+        from qa.version import __version__
+
+        emb = self.embedder
+        prompts = getattr(emb, "prompts", None)
+        return {
+            "format_version": FORMAT_VERSION,
+            "tokenizer_version": TOKENIZER_VERSION,
+            "package_version": __version__,
+            "model": self.model_id,
+            "dimension": int(emb.dim),
+            "prompts": dict(prompts) if isinstance(prompts, dict) else prompts,
+            "chunk": self.settings["chunk"],
+            "fusion": self.settings["fusion"],
+            "counts": {**self.store.counts(), "vectors": len(self.vectors)},
+            "corpus_sha256": self._corpus_sha256(),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index folder atomically: a temporary sibling, fsynced, then renamed."""
+        final = Path(path).absolute()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{time.time_ns()}")
+        try:
+            tmp.mkdir()  # a plain mkdir honours the umask (mkdtemp would make it private)
+            with self._lock:
+                if not self.manifest:
+                    self._touch()
+                backup_sqlite(self.store.path, tmp / STORE)
+                self.vectors.write(tmp / VECTORS)
+                text = json.dumps(self.manifest, ensure_ascii=False, indent=2) + "\n"
+                (tmp / MANIFEST).write_text(text, encoding="utf-8")
+            for name in (STORE, VECTORS, MANIFEST):
+                fsync_path(tmp / name)
+            fsync_path(tmp)
+            replace_dir(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, model: str | None = None) -> Index:
+        """Open a saved index; IndexFormatError (files untouched) when it cannot be used as is.
+
+        Args:
+            path: the index folder.
+            model: when given, the model the caller expects the index to be built with.
+        """
+        folder = Path(path)
+        hint = _rebuild_hint(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise IndexFormatError(f"No index at {folder} (manifest.json missing). {hint}")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            version = int(manifest["format_version"])
+            built_model = str(manifest["model"])
+            dim = int(manifest["dimension"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise IndexFormatError(f"Index manifest {manifest_path} is unreadable ({exc}). {hint}")
+        if version != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"Index {folder} has format version {version}; this edition-qa reads "
+                f"version {FORMAT_VERSION}. {hint}")
+        if manifest.get("tokenizer_version") != TOKENIZER_VERSION:
+            raise IndexFormatError(
+                f"Index {folder} was built with text segmentation version "
+                f"{manifest.get('tokenizer_version')}; this edition-qa uses {TOKENIZER_VERSION}. {hint}")
+        if model is not None and not _same_model(model, built_model):
+            raise IndexFormatError(
+                f"Index {folder} was built with model {built_model!r}, not {model!r}. "
+                f"Rebuild it with `edition-qa build --index {folder} --model {model}`.")
+        for name in (STORE, VECTORS):
+            if not (folder / name).is_file():
+                raise IndexFormatError(f"Index {folder} lacks {name}. {hint}")
+        try:
+            vectors = Vectors.read(folder / VECTORS)
+        except Exception as exc:  # faiss raises RuntimeError with a C++ message
+            raise IndexFormatError(f"Index file {folder / VECTORS} is corrupt ({_first_line(exc)}). "
+                                   f"{hint}") from None
+        if vectors.dim != dim:
+            raise IndexFormatError(f"Index {folder}: vectors have dimension {vectors.dim}, "
+                                   f"the manifest says {dim}. {hint}")
+        settings = {k: manifest[k] for k in ("chunk", "fusion") if isinstance(manifest.get(k), dict)}
+        try:
+            index = cls(model=model or built_model, settings=settings, manifest=manifest,
+                        _store_file=folder / STORE, _vectors=vectors)
+            stored = set(index.store.passage_ids())
+        except Exception as exc:  # IndexFormatError from the store, sqlite3.DatabaseError
+            # The store's own message names the working copy; the cause stays chained.
+            raise IndexFormatError(f"Index file {folder / STORE} is corrupt or not an edition-qa "
+                                   f"store. {hint}") from exc
+        if stored != set(int(i) for i in vectors.ids()):
+            raise IndexFormatError(
+                f"Index {folder}: {len(vectors)} vectors but {len(stored)} passages in the store "
+                f"(an interrupted write?). {hint}")
+        return index
+
+    def close(self) -> None:
+        """Release the working copy (also done when the index is garbage collected)."""
+        self.store.close()
+        self._cleanup()
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Model ids equal up to case and an organisation prefix ("intfloat/multilingual-e5-small")."""
+    return a.lower().rstrip("/").rsplit("/", 1)[-1] == b.lower().rstrip("/").rsplit("/", 1)[-1]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+_default: Index | None = None
+_default_lock = threading.Lock()
+
+
+def default_index(*, progress: bool = False) -> Index:
+    """The index at qa.paths.default_index_dir(), built from the sample edition if missing.
+
+    One instance per process; safe to call from several threads.
+    """
+    global _default
+    with _default_lock:
+        if _default is None:
+            from qa.paths import default_index_dir, sample_editions
+
+            folder = default_index_dir()
+            if (folder / MANIFEST).exists():
+                _default = Index.load(folder, model=DEFAULT_MODEL)
+            else:
+                index = Index.build(sample_editions(), model=DEFAULT_MODEL, progress=progress)
+                index.save(folder)
+                _default = index
+        return _default
+
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SETTINGS", "FORMAT_VERSION", "Index", "Vectors",
+           "default_index", "merge_settings"]

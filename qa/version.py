@@ -1,0 +1,3 @@
+"""The version of edition-qa (recorded in index manifests)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,219 @@
+"""ask(): the reader's best span is the short answer, its sentence the first citation; no-answer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from qa.answers.ask import MAX_QUESTION_CHARS, READ_K, ask, cut_question
+from qa.answers.conversation import Conversation
+from qa.errors import QuestionError
+from qa.models.reader import Reading, Span
+from qa.types import Answer, Article
+
+BODIES = {
+    "green": "义乌绿色动力小镇位于赤岸镇与佛堂镇交界处，规划面积 3.32 平方公里。2015年5月，小镇招引了第一个产业项目"
+             "——总投资20.65亿元的吉利集团锋锐发动机项目。\n今年 8 月 23 日，总投资 206 亿元的东方日升 15GW 高效"
+             "电池及组件项目落地，9 月23日，项目正式开工建设。",
+    "race": "本报讯 2020年义乌国际半程马拉松今日在梅湖体育场激情开跑。\n本届赛事分为半程马拉松、迷你健身跑和亲子健身跑"
+            "三大项目，共有近10000人参与。参赛选手将从西城北路进入义乌植物园，在这座“城市绿肺”中穿行4公里。",
+    "us": "本报讯 11月13日，美国馆开馆仪式在义乌中国进口商品城孵化区举行。美国馆建设于 2020 年 8 月竣工，面积950平方米。",
+}
+
+
+class StubReader:
+    """Stands in for the trained reader: proposes every number-like run of each passage, its
+    margin given by `scores` (a regex -> margin map; 1.0 when none matches, -5 for no number)."""
+
+    def __init__(self, scores: dict[str, float] | None = None, threshold: float = 0.5) -> None:
+        self.scores = scores or {}
+        self.config = {"no_answer": {"scale": 1.0, "bias": 0.0, "threshold": threshold}}
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def read(self, question: str, passages: list[str], *, top: int = 3) -> list[Reading]:
+        self.calls.append((question, list(passages)))
+        out = []
+        for i, text in enumerate(passages):
+            spans = []
+            for m in re.finditer(r"[0-9][0-9. ]*[^0-9，。、\s]{0,4}", text):
+                margin = next((v for k, v in self.scores.items() if re.search(k, m.group(0))), 1.0)
+                spans.append(Span(i, m.start(), m.end(), m.group(0), margin + 3, margin))
+            spans.sort(key=lambda s: -s.margin)
+            out.append(Reading(i, 0.0, tuple(spans[:top])))
+        return out
+
+
+@pytest.fixture
+def small_index(hash_embedder):
+    from qa.store.index import Index
+
+    articles = [Article(id=name, date="2020-11-14", page=1, headline=name, body=body)
+                for name, body in BODIES.items()]
+    index = Index.from_articles(articles, model=hash_embedder, progress=False)
+    yield index
+    index.close()
+
+
+def _check_invariants(answer: Answer) -> None:
+    assert 0.0 <= answer.confidence <= 1.0
+    assert len(answer.citations) <= 3
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for c in answer.citations:
+        if c.article.body:
+            assert c.extract == c.article.body[c.start:c.end]
+        else:  # a headline-only brief is cited by its headline
+            assert (c.extract, c.start, c.end) == (c.article.title, 0, 0)
+        assert c.extract.strip() == c.extract and c.extract
+        if c.highlight is not None:
+            s, e = c.highlight
+            assert 0 <= s < e <= len(c.extract)
+    if answer.short_answer:
+        first = answer.citations[0]
+        assert answer.short_answer in first.extract
+        assert first.highlight is not None
+        assert first.extract[first.highlight[0]:first.highlight[1]] == answer.short_answer
+    if answer.no_answer:
+        assert answer.short_answer == ""
+
+
+def test_best_span_is_the_short_answer_and_its_sentence_the_first_citation(small_index) -> None:
+    reader = StubReader({r"3\.32": 4.0})
+    answer = ask("义乌绿色动力小镇的规划面积是多少？", index=small_index, reader=reader)
+    _check_invariants(answer)
+    assert answer.short_answer == "3.32 平方公里"
+    first = answer.citations[0]
+    assert first.article.id == "green"
+    assert first.extract == "义乌绿色动力小镇位于赤岸镇与佛堂镇交界处，规划面积 3.32 平方公里。"
+    assert first.score == 4.0
+    assert answer.confidence == pytest.approx(1 / (1 + 2.718281828459045 ** -4.0), abs=1e-4)
+    # the hits are re-ordered by what the reader found: the passage of the best span first
+    assert answer.hits[0].article.id == "green"
+    assert len(reader.calls) == 1 and len(reader.calls[0][1]) <= READ_K
+
+
+def test_later_citations_come_from_other_passages_and_never_overlap(small_index) -> None:
+    answer = ask("义乌的项目和赛事", index=small_index, k=5, reader=StubReader())
+    _check_invariants(answer)
+    assert len(answer.citations) >= 2
+    spans = [(c.article.id, c.start, c.end) for c in answer.citations]
+    for i, (a, s, e) in enumerate(spans):
+        for b, s2, e2 in spans[i + 1:]:
+            assert a != b or e <= s2 or e2 <= s
+
+
+def test_below_the_threshold_the_answer_is_no_answer_with_related_reading(small_index) -> None:
+    reader = StubReader({".": -3.0})
+    answer = ask("美国馆的门票多少钱？", index=small_index, reader=reader)
+    _check_invariants(answer)
+    assert answer.no_answer and answer.short_answer == ""
+    assert answer.citations and all(c.highlight is None for c in answer.citations)
+    assert answer.confidence == pytest.approx(1 / (1 + 2.718281828459045 ** 3.0), abs=1e-4)
+
+
+def test_no_span_at_all_is_no_answer(small_index) -> None:
+    class Silent(StubReader):
+        def read(self, question, passages, *, top=3):
+            return [Reading(i, 5.0, ()) for i in range(len(passages))]
+
+    answer = ask("随便问问", index=small_index, reader=Silent())
+    assert answer.no_answer and answer.short_answer == "" and not answer.citations
+
+
+def test_empty_question_raises() -> None:
+    with pytest.raises(QuestionError):
+        ask("   ")
+    with pytest.raises(QuestionError):
+        cut_question(None)  # type: ignore[arg-type]
+
+
+def test_long_question_is_cut(small_index) -> None:
+    long = "规划面积是多少？" + "啊" * 2000
+    assert len(cut_question(long)) == MAX_QUESTION_CHARS
+    reader = StubReader()
+    answer = ask(long, index=small_index, reader=reader)
+    assert len(answer.question) == MAX_QUESTION_CHARS
+    assert len(reader.calls[0][0]) == MAX_QUESTION_CHARS
+    _check_invariants(answer)
+
+
+def test_history_strings_resolve_follow_ups(small_index) -> None:
+    reader = StubReader()
+    answer = ask("它什么时候竣工的？", index=small_index, history=["美国馆的面积是多少？"], reader=reader)
+    assert answer.resolved_question == "美国馆什么时候竣工的？"
+    assert answer.question == "它什么时候竣工的？"
+    assert reader.calls[0][0] == "美国馆什么时候竣工的？"  # the reader reads the resolved question
+    _check_invariants(answer)
+
+
+def test_follow_up_prefers_the_article_the_previous_answer_cited(small_index) -> None:
+    # Equal margins everywhere: only the follow-up bonus tells the articles apart.
+    first = ask("美国馆的面积是多少？", index=small_index, reader=StubReader({"950": 3.0}))
+    assert first.citations[0].article.id == "us"
+    second = ask("它是什么时候竣工的？", index=small_index, history=[first], reader=StubReader())
+    assert second.citations[0].article.id == "us"
+    _check_invariants(second)
+
+
+# ----------------------------------------------------------------------------- the real model
+
+# Known misses of the shipped reader (README "Limits"): it reads "穿行4公里" as no answer to
+# "赛道有多长" (margin -7.4) and answers "川崎晴朗先生" below the threshold. strict: a better
+# reader that gets them right turns these into failures to be promoted to plain cases.
+_KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the shipped reader")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("question", "short"), [
+    pytest.param("新增的植物园赛道有多长？", "4公里", marks=_KNOWN_MISS),
+    ("义乌绿色动力小镇的规划面积是多少？", "3.32 平方公里"),
+    pytest.param("谁担任绿色动力小镇规划的设计总监？", "川崎晴朗", marks=_KNOWN_MISS),
+    ("美国馆的面积是多少？", "950平方米"),
+    ("义马的参赛人员来自多少个国家和地区？", "21个国家和地区"),
+])
+def test_sample_answers(sample_index, question: str, short: str) -> None:
+    answer = ask(question, index=sample_index)
+    _check_invariants(answer)
+    assert not answer.no_answer
+    assert answer.short_answer == short
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["义乌明天会下雨吗？", "%s%s%n", "{{7*7}}", "🙂🙂🙂?", "a" * 100_000,
+                                      "SELECT * FROM users;"])
+def test_sample_no_answer_still_lists_related_reading(sample_index, question: str) -> None:
+    answer = ask(question, index=sample_index)
+    _check_invariants(answer)
+    assert answer.no_answer
+    assert answer.short_answer == ""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known miss: the follow-up is read as no answer (margin -2.6)")
+def test_sample_conversation_follow_up(sample_index) -> None:
+    chat = Conversation(sample_index, max_turns=3)
+    first = chat.ask("新增的植物园赛道有多长？")
+    assert first.short_answer == "4公里"
+    second = chat.ask("那有多少人参加？")
+    assert not second.no_answer
+    assert second.short_answer == "近10000人"
+    _check_invariants(second)
+
+
+@pytest.mark.slow
+def test_headline_only_brief_is_cited_by_its_headline(sample_index) -> None:
+    answer = ask("我市2021少儿春节联欢晚会启动了吗？", index=sample_index)
+    _check_invariants(answer)
+    assert any(c.article.kind == "brief" and c.extract == "我市2021少儿春节联欢晚会正式启动"
+               for c in answer.citations)
+
+
+@pytest.mark.slow
+def test_sample_follow_up_with_a_pronoun(sample_index) -> None:
+    chat = Conversation(sample_index, max_turns=3)
+    assert chat.ask("美国馆的面积是多少？").short_answer == "950平方米"
+    second = chat.ask("它什么时候竣工的？")
+    assert second.resolved_question != "它什么时候竣工的？"
+    assert not second.no_answer and second.short_answer == "2020 年 8 月"
+    assert second.citations[0].article.title.startswith("美国馆")
+    _check_invariants(second)

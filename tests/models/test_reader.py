@@ -1,0 +1,153 @@
+"""The reader: tokens and windows with offsets, span decoding, loading, and reading for real."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from qa.errors import ModelError
+from qa.models.encoder import CLS, SEP
+from qa.models.reader import (
+    Reader,
+    Reading,
+    Span,
+    Window,
+    answer_tokens,
+    best_spans,
+    reader_available,
+    trim_span,
+)
+
+
+def test_best_spans_respect_order_length_and_bounds():
+    start = np.array([9.0, 1.0, 5.0, 0.0, 4.0, 0.0])
+    end = np.array([9.0, 0.0, 1.0, 6.0, 0.0, 2.0])
+    # positions 0 (<s>) and 1 are outside [2, 6): the best pair inside is (2, 3) = 5 + 6
+    got = best_spans(start, end, 2, 6, top=3)
+    assert got[0] == (11.0, 2, 3)
+    assert all(2 <= i <= j < 6 for _, i, j in got)
+    # an end before its start never counts: (4, 3) would score 10 but is not a span
+    assert (10.0, 4, 3) not in got
+    # max_len 1: single tokens only
+    assert best_spans(start, end, 2, 6, top=1, max_len=1) == [(6.0, 2, 2)]
+    assert best_spans(start, end, 3, 3) == []
+
+
+def test_brute_force_agrees_with_best_spans():
+    rng = np.random.default_rng(3)
+    start, end = rng.normal(size=40), rng.normal(size=40)
+    got = best_spans(start, end, 5, 35, top=5, max_len=8)
+    pairs = sorted(((start[i] + end[j], i, j) for i in range(5, 35) for j in range(i, min(i + 8, 35))),
+                   reverse=True)[:5]
+    assert [(i, j) for _, i, j in got] == [(i, j) for _, i, j in pairs]
+    assert [s for s, _, _ in got] == pytest.approx([s for s, _, _ in pairs])
+
+
+def test_answer_tokens_maps_chars_to_token_positions():
+    w = Window(ids=[CLS, 7, SEP, 11, 12, 13, SEP], passage=0, first=3, offsets=[(0, 2), (2, 5), (5, 6)])
+    assert answer_tokens(w, 2, 5) == (4, 4)
+    assert answer_tokens(w, 0, 6) == (3, 5)
+    assert answer_tokens(w, 3, 5) == (4, 4)  # starts inside a token: the token that covers it
+    assert answer_tokens(w, 5, 9) is None  # runs past the window
+    later = Window(ids=[CLS, 7, SEP, 12, 13, SEP], passage=0, first=3, offsets=[(2, 5), (5, 6)])
+    assert answer_tokens(later, 0, 5) is None  # begins before the window
+
+
+def test_trim_span_drops_edge_punctuation_but_keeps_pairs():
+    text = "，规划面积 3.32 平方公里。"
+    assert text[slice(*trim_span(text, 0, len(text)))] == "规划面积 3.32 平方公里"
+    text = "《三体》（刘慈欣）"
+    assert text[slice(*trim_span(text, 0, len(text)))] == "《三体》（刘慈欣）"
+    text = "（刘慈欣"
+    assert text[slice(*trim_span(text, 0, len(text)))] == "刘慈欣"
+
+
+def test_missing_or_damaged_reader_is_a_clear_error(tmp_path):
+    assert not reader_available(tmp_path)
+    with pytest.raises(ModelError, match="no trained reader"):
+        Reader(tmp_path)
+    (tmp_path / "reader.json").write_text(json.dumps({"first_trained": 6}), encoding="utf-8")
+    (tmp_path / "reader.safetensors").write_bytes(b"\x00" * 40)
+    with pytest.raises(ModelError, match="damaged"):
+        Reader(tmp_path)
+
+
+def test_the_shipped_reader_is_present():
+    assert reader_available()
+
+
+# ----------------------------------------------------------------------------- the real model
+
+
+@pytest.fixture(scope="module")
+def reader():
+    from qa.models.reader import get_reader
+
+    return get_reader()
+
+
+@pytest.mark.slow
+def test_windows_keep_offsets_into_the_passage(reader):
+    passage = "义乌绿色动力小镇位于赤岸镇与佛堂镇交界处，规划面积 3.32 平方公里。"
+    (w,) = reader.tokens.windows("规划面积是多少？", [passage])
+    assert w.ids[0] == CLS and w.ids[-1] == SEP and w.ids[w.first - 1] == SEP
+    assert len(w.offsets) == len(w.ids) - w.first - 1
+    joined = "".join(passage[a:b] for a, b in w.offsets).replace(" ", "")
+    assert joined == passage.replace(" ", "")
+
+
+@pytest.mark.slow
+def test_long_passages_are_read_in_overlapping_windows(reader):
+    passage = "前面的句子没有答案。" * 60 + "规划面积 3.32 平方公里。" + "后面的句子也没有答案。" * 60
+    windows = reader.tokens.windows("规划面积是多少？", [passage], max_tokens=128)
+    assert len(windows) > 3 and all(len(w.ids) <= 128 for w in windows)
+    a = passage.index("3.32")
+    assert any(answer_tokens(w, a, a + len("3.32 平方公里")) for w in windows)
+    (reading,) = reader.read("规划面积是多少？", [passage])
+    assert "3.32" in reading.spans[0].text
+
+
+@pytest.mark.slow
+def test_reader_finds_the_span_and_prefers_the_passage_that_holds_it(reader):
+    passages = ["本届赛事分为半程马拉松、迷你健身跑和亲子健身跑三大项目，共有近10000人参与。",
+                "参赛选手将从西城北路进入义乌植物园，在这座“城市绿肺”中穿行4公里。"]
+    readings = reader.read("植物园赛道有多长？", passages)
+    assert readings[1].spans[0].text == "4公里"
+    assert readings[1].margin > readings[0].margin
+    for r in readings:
+        for s in r.spans:
+            assert passages[r.passage][s.start:s.end] == s.text
+    # fp32 and bf16 agree on the answer
+    fp32 = Reader(precision="fp32").read("植物园赛道有多长？", passages)
+    assert fp32[1].spans[0].text == "4公里"
+
+
+@pytest.mark.slow
+def test_noise_gets_no_span_above_the_no_answer_score(reader):
+    passages = ["本届赛事分为半程马拉松、迷你健身跑和亲子健身跑三大项目，共有近10000人参与。"]
+    for noise in ("%s%s%n", "{{7*7}}", "🙂🙂🙂?", "a" * 5000):
+        (r,) = reader.read(noise, passages)
+        assert r.margin < 0, noise
+
+
+def test_span_rank_is_the_margin_less_the_length_prior():
+    short, long = Span(0, 0, 2, "4公", 5.0, 2.0, 0.7), Span(0, 0, 8, "穿行4公里的赛道", 5.5, 2.5, 2.1)
+    assert short.rank == pytest.approx(1.3) and long.rank == pytest.approx(0.4)
+    assert Reading(0, 0.0, (short, long)).margin == 2.5  # the best margin, not the best rank
+    assert Reading(0, 0.0, (short,), best=2.5).margin == 2.5  # also when that span was not kept
+
+
+@pytest.mark.slow
+def test_the_length_prior_shortens_spans_but_leaves_the_margin(reader):
+    passage = "2015年5月，小镇招引了第一个产业项目——总投资20.65亿元的吉利集团锋锐发动机项目。"
+    plain = reader.read("小镇招来的第一个产业项目是哪个？", [passage], length_prior=0.0)[0]
+    strong = reader.read("小镇招来的第一个产业项目是哪个？", [passage], length_prior=5.0)[0]
+    assert strong.margin == pytest.approx(plain.margin)
+    assert all(s.prior == 0.0 for s in plain.spans)
+    assert [s.rank for s in strong.spans] == sorted((s.rank for s in strong.spans), reverse=True)
+    assert len(strong.spans[0].text) <= len(plain.spans[0].text)
+    for s in strong.spans:
+        assert s.prior == pytest.approx(5.0 * math.log(len(s.text)))

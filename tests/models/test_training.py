@@ -1,0 +1,87 @@
+"""Training the reader on a tiny fixture: examples, falling loss, resume, export, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.errors import InputError
+from qa.models.training import TrainSettings, load_squad, make_examples
+
+TINY = Path(__file__).parents[1] / "data" / "tiny_squad.json"
+FAST = TrainSettings(first_trained=10, epochs=6, batch_size=4, lr=1e-3, warmup=0.1, max_tokens=128, seed=5)
+
+
+def test_load_squad_finds_answers_whose_start_is_wrong(tmp_path):
+    data = {"data": [{"title": "t", "paragraphs": [{"context": "甲乙丙丁戊", "qas": [
+        {"id": "a", "question": "q?", "answers": [{"text": "丙丁", "answer_start": 0}]},
+        {"id": "b", "question": "q2?", "answers": [{"text": "不在文中", "answer_start": 1}]}]}]}]}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    items = load_squad(path)
+    assert items[0]["answers"] == [("丙丁", 2)]
+    assert items[1]["answers"] == []
+
+
+def test_load_squad_refuses_what_is_not_squad(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("[1, 2", encoding="utf-8")
+    with pytest.raises(InputError, match="SQuAD"):
+        load_squad(path)
+
+
+def test_examples_pair_each_question_with_its_answer_and_with_passages_without_it():
+    items = load_squad(TINY)
+    settings = TrainSettings(passage_chars=40, hard_negatives=1, random_negatives=1.0, noise_questions=0.0)
+    examples = make_examples(items, settings)
+    positives = [e for e in examples if e[2] is not None]
+    negatives = [e for e in examples if e[2] is None]
+    assert len(positives) == len(items)
+    for question, passage, (a, b) in positives:
+        item = next(it for it in items if it["question"] == question)
+        assert passage[a:b] == item["answers"][0][0]
+    for question, passage, _ in negatives:
+        item = next(it for it in items if it["question"] == question)
+        assert item["answers"][0][0] not in passage
+    assert len(negatives) >= len(items)
+    assert make_examples(items, settings) == examples  # seeded
+
+
+@pytest.mark.slow
+def test_a_few_steps_make_the_loss_fall_and_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    from safetensors.numpy import load_file
+
+    from qa.models.reader import Reader
+    from qa.models.training import train_reader
+
+    whole = train_reader([TINY], tmp_path / "whole", settings=FAST, precision="fp32", progress=False)
+    assert whole["finished"] and whole["steps"] == whole["total_steps"] > 20
+    losses = json.loads((tmp_path / "whole" / "work" / "checkpoint" / "state.json").read_text())["losses"]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+    first = train_reader([TINY], tmp_path / "parts", settings=FAST, precision="fp32", progress=False,
+                         budget_s=0)
+    assert not first["finished"] and first["steps"] == 1
+    second = train_reader([TINY], tmp_path / "parts", settings=FAST, precision="fp32", progress=False)
+    assert second["finished"] and second["steps"] == whole["steps"]
+    a = load_file(str(tmp_path / "whole" / "reader.safetensors"))
+    b = load_file(str(tmp_path / "parts" / "reader.safetensors"))
+    assert set(a) == set(b) and all(n.startswith(("blocks.10.", "blocks.11.", "span.")) for n in a)
+    assert max(float(np.abs(a[n].astype(np.float32) - b[n].astype(np.float32)).max()) for n in a) < 1e-2
+
+    reader = Reader(tmp_path / "whole")
+    (reading,) = reader.read("绿源小镇的规划面积是多少？", ["绿源小镇位于东阳江南岸，规划面积4.5平方公里。"])
+    assert reading.spans and "4.5" in reading.spans[0].text  # learned on this very example
+
+
+@pytest.mark.slow
+def test_a_work_folder_of_another_run_is_refused(tmp_path):
+    from qa.models.training import train_reader
+
+    train_reader([TINY], tmp_path / "out", settings=FAST, precision="fp32", progress=False, budget_s=0)
+    other = TrainSettings(**{**FAST.__dict__, "lr": 5e-4})
+    with pytest.raises(InputError, match="other data or settings"):
+        train_reader([TINY], tmp_path / "out", settings=other, precision="fp32", progress=False)
