@@ -17,6 +17,7 @@ __all__ = [
     "tokenize",
     "cjk_bigrams",
     "question_terms",
+    "has_han",
     "is_cjk",
 ]
 
@@ -39,6 +40,11 @@ def is_cjk(ch: str) -> bool:
 def _is_han(ch: str) -> bool:
     o = ord(ch)
     return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0x20000 <= o <= 0x3134F or 0xF900 <= o <= 0xFAFF
+
+
+def has_han(text: str) -> bool:
+    """True when `text` holds a Han ideograph: how the project tells Chinese questions from others."""
+    return any(_is_han(ch) for ch in text)
 
 
 # --------------------------------------------------------------------------- normalization

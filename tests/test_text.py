@@ -8,6 +8,7 @@ import pytest
 
 from qa.text import (
     compact,
+    has_han,
     normalize,
     normalize_with_offsets,
     split_sentences,
@@ -169,3 +170,11 @@ def test_unknown_names_segment_the_same_in_question_and_text() -> None:
 def test_tokenize_latin_and_digit_runs() -> None:
     assert tokenize("v1.2.3版本") == ["v1", "v", "1", "2.3", "版本"]
     assert tokenize("Hello World的 iPhone12") == ["hello", "world", "的", "iphone12", "iphone", "12"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("义乌绿色动力小镇在哪？", True), ("What is 义乌?", True), ("㐀", True), ("\U00020000", True),
+    ("What is the area?", False), ("ＡＢＣ１２３？", False), ("これはペンです", False), ("", False),
+])
+def test_has_han(text: str, expected: bool) -> None:
+    assert has_han(text) is expected

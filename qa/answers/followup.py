@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.text import normalize
+from qa.text import has_han, normalize
 from qa.types import Answer
 
 __all__ = ["resolve_question", "history_questions", "previous_articles", "HistoryItem"]
@@ -64,10 +64,6 @@ def previous_articles(history: Sequence[HistoryItem] | None) -> list[str]:
         if isinstance(item, Answer):
             return list(dict.fromkeys(c.article.id for c in item.citations))
     return []
-
-
-def _is_english(text: str) -> bool:
-    return not re.search(r"[\u4e00-\u9fff]", text)
 
 
 def _stem(question: str) -> str:
@@ -189,9 +185,9 @@ def resolve_question(question: str, history: Sequence[HistoryItem] | None) -> st
     person = ""
     if isinstance(last, Answer) and last.short_answer and _WHO.search(normalize(prev)):
         person = last.short_answer  # "他是哪国人？" after "谁担任设计总监？"
-    if _is_english(q):
-        return _resolve_english(q, person or (_english_topic(prev) if _is_english(prev) else _topic(prev)))
-    topic = person or (_english_topic(prev) if _is_english(prev) else _topic(prev))
+    if not has_han(q):
+        return _resolve_english(q, person or (_topic(prev) if has_han(prev) else _english_topic(prev)))
+    topic = person or (_topic(prev) if has_han(prev) else _english_topic(prev))
     if not topic:
         return q
     if _PRONOUN.search(q):

@@ -14,12 +14,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from qa.text import has_han
 from qa.types import Answer, Article, Citation, Hit
 
 MAX_QUESTION_CHARS = 1000
 SOURCE_MARK_ID = "qa-source-mark"  # the source panel scrolls this element into view
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 # Markdown and LaTeX triggers; as entities they display the same but never format.
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
@@ -35,7 +35,7 @@ def escape(text: str) -> str:
 
 def is_english(question: str) -> bool:
     """True for a question written in Latin script with no CJK characters."""
-    return bool(_LATIN.search(question)) and not _CJK.search(question)
+    return bool(_LATIN.search(question)) and not has_han(question)
 
 
 def clip_question(question: str, *, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:

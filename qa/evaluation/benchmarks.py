@@ -6,16 +6,15 @@ gold paragraph given), `bench length-prior` (the reader's span length prior), `b
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
 from qa.evaluation.evaluate import AskFn, Report, evaluate, progress_bar, warm_index
 from qa.evaluation.questions import Question, guess_lang
 from qa.search.rerank import WEIGHTS, cross_validate, fit, recall
+from qa.squad import read_squad
 from qa.types import Article, stable_hash
 
 __all__ = ["METHODS", "bench_calibrate", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval",
@@ -44,43 +43,13 @@ def load_squad(path: str | os.PathLike) -> tuple[list[Article], list[Question]]:
 
 def squad_paragraphs(path: str | os.PathLike) -> list[tuple[Article, list[Question]]]:
     """Each paragraph of a SQuAD-format file as an article with its questions."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-        docs = data["data"]
-    except FileNotFoundError:
-        raise InputError(f"No SQuAD file at {path}: check the path.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a SQuAD-format JSON file ({type(exc).__name__}: {exc}); "
-                         'expected {"data": [{"title", "paragraphs": [{"context", "qas"}]}]}.') from None
     out: list[tuple[Article, list[Question]]] = []
-    n_questions = 0
-    seen: set[str] = set()
-    try:
-        for d, doc in enumerate(docs):
-            title = str(doc.get("title") or "").strip()
-            for p, para in enumerate(doc["paragraphs"]):
-                context = str(para["context"])
-                aid = "squad-" + stable_hash(d, p, title, context)
-                article = Article(id=aid, date=SQUAD_DATE, page=SQUAD_PAGE, kind="article",
-                                  headline=title, body=context)
-                questions: list[Question] = []
-                out.append((article, questions))
-                for qa in para.get("qas", []):
-                    golds = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a["text"].strip()))
-                    answerable = not qa.get("is_impossible", False) and bool(golds)
-                    qid = str(qa.get("id") or f"{d}-{p}-{n_questions}")
-                    if qid in seen:
-                        qid = f"{qid}-{n_questions}"
-                    n_questions += 1
-                    seen.add(qid)
-                    text = str(qa["question"])
-                    questions.append(Question(qid, text, golds if answerable else (), answerable,
-                                              (), guess_lang(text)))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: malformed SQuAD entry ({type(exc).__name__}: {exc}).") from None
-    if not n_questions:
-        raise InputError(f"{path} holds no questions.")
+    for para in read_squad(path):
+        article = Article(id="squad-" + stable_hash(para.doc, para.n, para.title, para.context),
+                          date=SQUAD_DATE, page=SQUAD_PAGE, kind="article", headline=para.title, body=para.context)
+        questions = [Question(q.id, q.question, tuple(dict.fromkeys(t for t, _ in q.answers)) if q.answerable else (),
+                              q.answerable, (), guess_lang(q.question)) for q in para.questions]
+        out.append((article, questions))
     return out
 
 

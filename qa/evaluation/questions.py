@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
+from qa.text import has_han
 
 __all__ = ["Question", "guess_lang", "load_questions"]
 
@@ -36,7 +37,7 @@ class Question:
 
 def guess_lang(text: str) -> str:
     """"zh" when the text has any CJK ideograph, else "en"."""
-    return "zh" if any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text) else "en"
+    return "zh" if has_han(text) else "en"
 
 
 def _question_from(obj: Any, where: str) -> Question:

@@ -9,16 +9,14 @@ passage of another article or a question of noise.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from qa.editions.chunk import chunk_article
-from qa.errors import InputError
 from qa.models.reader import Tokens, answer_tokens
+from qa.squad import read_squad
 from qa.types import Article
 
 __all__ = ["TrainSettings", "featurize", "load_squad", "make_examples"]
@@ -48,28 +46,20 @@ class TrainSettings:
 def load_squad(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Questions of a SQuAD-format file: id, question, context, answers [(text, start)], title.
 
-    An answer whose `answer_start` does not point at its text is looked up in the context.
+    Answer texts are stripped; one found nowhere in its context is left out.
     """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a SQuAD-format JSON file ({exc})") from exc
     out = []
-    for doc in data:
-        for para in doc.get("paragraphs", []):
-            context = para["context"]
-            for qa in para.get("qas", []):
-                answers = []
-                for a in qa.get("answers", []):
-                    text, start = a["text"].strip(), int(a.get("answer_start", -1))
-                    if not text:
-                        continue
-                    if context[start:start + len(text)] != text:
-                        start = context.find(text)
-                    if start >= 0:
-                        answers.append((text, start))
-                out.append({"id": qa["id"], "question": qa["question"].strip(), "context": context,
-                            "answers": answers, "title": doc.get("title", "")})
+    for para in read_squad(path):
+        for q in para.questions:
+            answers = []
+            for text, start in q.answers:
+                stripped = text.strip()
+                if para.context[start:start + len(stripped)] != stripped:
+                    start = para.context.find(stripped)
+                if start >= 0:
+                    answers.append((stripped, start))
+            out.append({"id": q.id, "question": q.question.strip(), "context": para.context,
+                        "answers": answers, "title": para.title})
     return out
 
 
