@@ -44,24 +44,30 @@ def _article(fields: dict[str, Any], *, date: str, page: int, n: int) -> Article
 
 
 def load_edition(path: str | Path, *, date: str | None = None, page: int | None = None) -> list[Article]:
-    """Read an edition page: a .txt OCR page or a .jsonl of structured articles.
+    """Read an edition page: a .txt OCR page, a .jsonl of structured articles or an e-paper .pdf.
 
     Args:
         path: the file.
         date: ISO date of the edition; default from a sidecar `<name>.json`, else the file name.
         page: page number; default likewise (`edition-2020-11-14-p01.txt` -> 2020-11-14, 1).
+            A multi-page PDF numbers its pages from this one on (from 1 when unknown).
 
     Raises:
-        InputError: missing, empty, binary or undecodable file, unknown extension, bad JSONL.
+        InputError: missing, empty, binary or undecodable file, unknown extension, bad JSONL,
+            a PDF without a text layer, password-protected, damaged or not a PDF at all.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"edition file not found: {p}")
     if p.is_dir():
-        raise InputError(f"{p} is a folder; give an edition file (.txt or .jsonl)")
+        raise InputError(f"{p} is a folder; give an edition file (.txt, .jsonl or .pdf)")
     suffix = p.suffix.lower()
+    if suffix == ".pdf":
+        return _load_pdf(p, date=date, page=page)
     if suffix not in (".txt", ".text", ".jsonl"):
-        raise InputError(f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page or a .jsonl of articles")
+        raise InputError(
+            f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page, a .jsonl of articles or a .pdf e-paper page"
+        )
     text = _decode(p)
     meta_date, meta_page = _metadata(p)
     if date is not None:
@@ -73,6 +79,16 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
             text, date=date, page=page, default_date=_check_date(meta_date, p), default_page=meta_page, source=p.name
         )
     return parse_page(text, date=date if date is not None else _check_date(meta_date, p), page=meta_page if page is None else page)
+
+
+def _load_pdf(p: Path, *, date: str | None, page: int | None) -> list[Article]:
+    from qa.pdfpage import load_pdf  # pdfminer is imported only when a PDF is read
+
+    meta_date, meta_page = _metadata(p)
+    if page is not None and (not isinstance(page, int) or page < 0):
+        raise InputError(f"{p.name}: page must be a whole number >= 0, not {page!r}")
+    use_date = _check_date(date, p) if date is not None else _check_date(meta_date, p)
+    return load_pdf(p, date=use_date, page=meta_page if page is None else page)
 
 
 def _decode(p: Path) -> str:
