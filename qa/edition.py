@@ -216,16 +216,18 @@ def _jsonl_fields(obj: dict[str, Any], where: str) -> tuple[dict[str, Any], str,
 
 
 def format_articles(articles: list[Article]) -> str:
-    """A plain-text table, one row per item: n, kind, title, byline, body length, jump."""
+    """A plain-text table, one row per item: n, kind, title, byline, body length, jump
+    (and the page first, when the items come from several pages, as a multi-page PDF's do)."""
+    pages = len({a.page for a in articles}) > 1
     header = ("n", "kind", "title", "byline", "chars", "continued")
-    rows = [header]
+    rows = [("page",) * pages + header]
     for n, a in enumerate(articles, 1):
         title = a.headline or f"[{a.title}]"
         byline = "; ".join(a.byline) or (f"{a.photographer} 摄" if a.photographer else "")
         jumps = (a.continued_from and f"from {a.continued_from}", a.continued_to and f"to {a.continued_to}")
-        rows.append((str(n), a.kind, _clip(title, 44), _clip(byline, 40), str(len(a.body)), "; ".join(j for j in jumps if j)))
-    widths = [max(_cols(r[c]) for r in rows) for c in range(len(header))]
-    right = {0, 4}  # numbers
+        rows.append((str(a.page),) * pages + (str(n), a.kind, _clip(title, 44), _clip(byline, 40), str(len(a.body)), "; ".join(j for j in jumps if j)))
+    widths = [max(_cols(r[c]) for r in rows) for c in range(len(rows[0]))]
+    right = {0, 1, 5} if pages else {0, 4}  # numbers
     lines = []
     for r in rows:
         pads = [" " * (widths[c] - _cols(cell)) for c, cell in enumerate(r)]

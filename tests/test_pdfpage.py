@@ -317,3 +317,11 @@ def test_cli_articles_lists_a_pdf(tmp_path: Path, capsys) -> None:
     assert main(["articles", str(_bad("encrypted", tmp_path))]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "password-protected" in err
+
+
+def test_cli_table_shows_the_page_of_each_item_of_a_multi_page_pdf(tmp_path: Path, capsys) -> None:
+    assert main(["articles", str(_pages(tmp_path, "edition-2021-03-05-p05.pdf"))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["page", "n", "kind"]
+    assert [line.split()[:4] for line in lines[2:]] == [
+        ["5", "1", "article", "第一版头条标题"], ["6", "2", "article", "第二版头条标题"]]
