@@ -151,6 +151,34 @@ def test_a_narrow_gutter_still_parts_the_columns(tmp_path: Path) -> None:
     assert [line for line in text.splitlines() if line] == [left, right]
 
 
+def test_letter_spaced_lines_keep_their_text(tmp_path: Path) -> None:
+    # Justified lines are letter-spaced; pdfminer alone would read "义 乌 绿 色" and part the line.
+    line = "义乌绿色动力小镇 AB test 3.32平方公里"
+    c = canvas.Canvas(str(tmp_path / "justified.pdf"), pagesize=(W, H))
+    for k, spacing in enumerate([0, 1.5, 3]):
+        t = c.beginText(40, 700 - 20 * k)
+        t.setFont(FONT, BODY)
+        t.setCharSpace(spacing)
+        t.textOut(line)
+        c.drawText(t)
+    c.showPage()
+    c.save()
+    (text,) = pdf_page_texts(tmp_path / "justified.pdf")
+    assert [ln for ln in text.splitlines() if ln] == [line] * 3
+
+
+def test_latin_words_set_without_space_glyphs_keep_their_spaces(tmp_path: Path) -> None:
+    c = canvas.Canvas(str(tmp_path / "words.pdf"), pagesize=(W, H))
+    c.setFont("Helvetica", BODY)
+    x = 40.0
+    for word in ["Vinbywine", "wine", "TX5"]:
+        c.drawString(x, 700, word)
+        x += c.stringWidth(word, "Helvetica", BODY) + 3  # a word gap, but no space glyph
+    c.showPage()
+    c.save()
+    assert pdf_page_texts(tmp_path / "words.pdf")[0].strip() == "Vinbywine wine TX5"
+
+
 # ---------------------------------------------------------------- articles
 
 
@@ -325,3 +353,11 @@ def test_cli_table_shows_the_page_of_each_item_of_a_multi_page_pdf(tmp_path: Pat
     assert lines[0].split()[:3] == ["page", "n", "kind"]
     assert [line.split()[:4] for line in lines[2:]] == [
         ["5", "1", "article", "第一版头条标题"], ["6", "2", "article", "第二版头条标题"]]
+
+
+def test_an_index_holds_each_page_of_a_multi_page_pdf(tmp_path: Path, hash_embedder) -> None:
+    from qa.index import Index
+
+    index = Index.build([_pages(tmp_path, "edition-2021-03-05-p03.pdf")], model=hash_embedder, progress=False)
+    assert [(e.date, e.page) for e in index.store.editions()] == [("2021-03-05", 3), ("2021-03-05", 4)]
+    assert {a.page: a.headline for a in index.articles()} == {3: "第一版头条标题", 4: "第二版头条标题"}
