@@ -23,15 +23,17 @@ import re
 import statistics
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from qa.errors import InputError
 from qa.ocrtext import ends_sentence
 
-__all__ = ["pdf_page_texts", "load_pdf"]
+__all__ = ["load_pdf", "pdf_page_texts"]
 
 _CID = re.compile(r"\(cid:\d+\)")
 _TODO_SCAN = "OCR it first (e.g. with ocrmypdf) or give the page's OCR text as a .txt"
@@ -188,7 +190,7 @@ def _line_text(chars: list[Any]) -> str:
     a tenth of a character, which spaces out justified (letter-spaced) Chinese "义 乌 绿 色";
     here a gap makes a space only between two narrow (Latin) glyphs, and only where it is wider
     than the line's usual gap by a sixth of the font size. Printed spaces are kept."""
-    gaps = sorted(b.x0 - a.x1 for a, b in zip(chars, chars[1:]))
+    gaps = sorted(b.x0 - a.x1 for a, b in pairwise(chars))
     usual = gaps[len(gaps) // 2] if gaps else 0.0
     out: list[str] = []
     for k, ch in enumerate(chars):

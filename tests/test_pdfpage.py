@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("pdfminer")
 canvas = pytest.importorskip("reportlab.pdfgen.canvas")
-from reportlab.pdfbase import pdfmetrics  # noqa: E402
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont  # noqa: E402
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 
-from qa.cli import main  # noqa: E402
-from qa.edition import load_edition, parse_page  # noqa: E402
-from qa.errors import InputError  # noqa: E402
-from qa.pdfpage import load_pdf, pdf_page_texts  # noqa: E402
+from qa.cli import main
+from qa.edition import load_edition, parse_page
+from qa.errors import InputError
+from qa.pdfpage import load_pdf, pdf_page_texts
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
