@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("articles", help="parse an edition page and list its items")
-    p.add_argument("path", nargs="?", help="edition .txt or .jsonl (default: the bundled sample)")
+    p.add_argument("path", nargs="?", help="edition .txt, .jsonl or .pdf (default: the bundled sample)")
     p.add_argument("--date", type=_date)
     p.add_argument("--page", type=int)
     p.add_argument("--json", action="store_true", help="print a JSON array of articles")

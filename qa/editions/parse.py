@@ -44,24 +44,30 @@ def _article(fields: dict[str, Any], *, date: str, page: int, n: int) -> Article
 
 
 def load_edition(path: str | Path, *, date: str | None = None, page: int | None = None) -> list[Article]:
-    """Read an edition page: a .txt OCR page or a .jsonl of structured articles.
+    """Read an edition page: a .txt OCR page, a .jsonl of structured articles or an e-paper .pdf.
 
     Args:
         path: the file.
         date: ISO date of the edition; default from a sidecar `<name>.json`, else the file name.
         page: page number; default likewise (`edition-2020-11-14-p01.txt` -> 2020-11-14, 1).
+            A multi-page PDF numbers its pages from this one on (from 1 when unknown).
 
     Raises:
-        InputError: missing, empty, binary or undecodable file, unknown extension, bad JSONL.
+        InputError: missing, empty, binary or undecodable file, unknown extension, bad JSONL,
+            a PDF without a text layer, password-protected, damaged or not a PDF at all.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"edition file not found: {p}")
     if p.is_dir():
-        raise InputError(f"{p} is a folder; give an edition file (.txt or .jsonl)")
+        raise InputError(f"{p} is a folder; give an edition file (.txt, .jsonl or .pdf)")
     suffix = p.suffix.lower()
+    if suffix == ".pdf":
+        return _load_pdf(p, date=date, page=page)
     if suffix not in (".txt", ".text", ".jsonl"):
-        raise InputError(f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page or a .jsonl of articles")
+        raise InputError(
+            f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page, a .jsonl of articles or a .pdf e-paper page"
+        )
     text = _decode(p)
     meta_date, meta_page = _metadata(p)
     if date is not None:
@@ -73,6 +79,22 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
             text, date=date, page=page, default_date=_check_date(meta_date, p), default_page=meta_page, source=p.name
         )
     return parse_page(text, date=date if date is not None else _check_date(meta_date, p), page=meta_page if page is None else page)
+
+
+def _load_pdf(p: Path, *, date: str | None, page: int | None) -> list[Article]:
+    """Articles of every page of an e-paper PDF; PDF page k (from 0) is printed page `page + k`.
+    Page 0 (unknown) numbers a one-page PDF 0, as for a .txt page, and a longer one 1..n."""
+    from qa.editions.pdf import (
+        pdf_page_texts,  # pdfminer is imported only when a PDF is read
+    )
+
+    meta_date, meta_page = _metadata(p)
+    if page is not None and (not isinstance(page, int) or page < 0):
+        raise InputError(f"{p.name}: page must be a whole number >= 0, not {page!r}")
+    use_date = _check_date(date, p) if date is not None else _check_date(meta_date, p)
+    texts = pdf_page_texts(p)
+    first = (meta_page if page is None else page) or (0 if len(texts) == 1 else 1)
+    return [a for k, text in enumerate(texts) if text.strip() for a in parse_page(text, date=use_date, page=first + k)]
 
 
 def _decode(p: Path) -> str:
@@ -200,16 +222,18 @@ def _jsonl_fields(obj: dict[str, Any], where: str) -> tuple[dict[str, Any], str,
 
 
 def format_articles(articles: list[Article]) -> str:
-    """A plain-text table, one row per item: n, kind, title, byline, body length, jump."""
+    """A plain-text table, one row per item: n, kind, title, byline, body length, jump
+    (and the page first, when the items come from several pages, as a multi-page PDF's do)."""
+    pages = len({a.page for a in articles}) > 1
     header = ("n", "kind", "title", "byline", "chars", "continued")
-    rows = [header]
+    rows = [("page",) * pages + header]
     for n, a in enumerate(articles, 1):
         title = a.headline or f"[{a.title}]"
         byline = "; ".join(a.byline) or (f"{a.photographer} 摄" if a.photographer else "")
         jumps = (a.continued_from and f"from {a.continued_from}", a.continued_to and f"to {a.continued_to}")
-        rows.append((str(n), a.kind, _clip(title, 44), _clip(byline, 40), str(len(a.body)), "; ".join(j for j in jumps if j)))
-    widths = [max(_cols(r[c]) for r in rows) for c in range(len(header))]
-    right = {0, 4}  # numbers
+        rows.append((str(a.page),) * pages + (str(n), a.kind, _clip(title, 44), _clip(byline, 40), str(len(a.body)), "; ".join(j for j in jumps if j)))
+    widths = [max(_cols(r[c]) for r in rows) for c in range(len(rows[0]))]
+    right = {0, 1, 5} if pages else {0, 4}  # numbers
     lines = []
     for r in rows:
         pads = [" " * (widths[c] - _cols(cell)) for c, cell in enumerate(r)]

@@ -461,7 +461,7 @@ def test_utf16_with_bom_decodes(tmp_path: Path) -> None:
         ("empty.txt", b"", "empty.txt is empty"),
         ("blank.txt", b"\n  \n", "is empty"),
         ("image.txt", bytes(range(256)) * 4, "looks like a binary file"),
-        ("page.pdf", "新闻".encode(), r"unsupported file type '\.pdf'"),
+        ("page.doc", "新闻".encode(), r"unsupported file type '\.doc'"),
         ("page", "新闻".encode(), r"unsupported file type '\(none\)'"),
         ("latin.txt", bytes([0x81, 0x20]) * 10, r"cannot decode as utf-8 or gb18030 \(GBK\); save it as UTF-8"),
     ],
