@@ -17,7 +17,10 @@ from qa.editions.layout import page_items
 from qa.errors import InputError
 from qa.types import KINDS, Article, stable_hash
 
-__all__ = ["parse_page", "load_edition", "articles_from_jsonl", "format_articles"]
+__all__ = ["EDITION_SUFFIXES", "parse_page", "load_edition", "articles_from_jsonl", "format_articles"]
+
+# File types `load_edition` reads (`edition-qa add FOLDER` picks these up).
+EDITION_SUFFIXES = (".txt", ".text", ".jsonl")
 
 
 def parse_page(text: str, *, date: str = "", page: int = 0) -> list[Article]:
@@ -60,7 +63,7 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
     if p.is_dir():
         raise InputError(f"{p} is a folder; give an edition file (.txt or .jsonl)")
     suffix = p.suffix.lower()
-    if suffix not in (".txt", ".text", ".jsonl"):
+    if suffix not in EDITION_SUFFIXES:
         raise InputError(f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page or a .jsonl of articles")
     text = _decode(p)
     meta_date, meta_page = _metadata(p)
