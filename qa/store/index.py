@@ -244,14 +244,16 @@ class Index:
     def _make_manifest(self) -> dict[str, Any]:
         from qa.version import __version__
 
-        emb = self.embedder
-        prompts = getattr(emb, "prompts", None)
+        old = self.manifest  # a loaded index that only lost pages need not load its model
+        known = self._embedder is None and all(k in old for k in ("model", "dimension", "prompts"))
+        emb = None if known else self.embedder
+        prompts = old["prompts"] if known else getattr(emb, "prompts", None)
         return {
             "format_version": FORMAT_VERSION,
             "tokenizer_version": TOKENIZER_VERSION,
             "package_version": __version__,
-            "model": self.model_id,
-            "dimension": int(emb.dim),
+            "model": old["model"] if known else self.model_id,
+            "dimension": int(old["dimension"] if known else emb.dim),
             "prompts": dict(prompts) if isinstance(prompts, dict) else prompts,
             "chunk": self.settings["chunk"],
             "fusion": self.settings["fusion"],
