@@ -55,6 +55,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from qa.paths import EditionFile, default_index_dir, sample_editions
+    from qa.store.folder import writer_lock
     from qa.store.index import Index
 
     if args.path:
@@ -65,8 +66,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         sources = sample_editions()
     target = Path(args.index) if args.index else default_index_dir()
     started = time.perf_counter()
-    index = Index.build(sources, model=args.model, progress=not args.quiet)
-    index.save(target)
+    with writer_lock(target):  # an `add` running meanwhile waits, then adds to the new index
+        index = Index.build(sources, model=args.model, progress=not args.quiet)
+        index.save(target)
     seconds = time.perf_counter() - started
     counts = index.manifest["counts"]
     print(
