@@ -119,7 +119,7 @@ class LiveIndex:
 
     def refresh(self) -> bool:
         """Load a newer version now, if there is one (waits for a background load); True if swapped."""
-        loading = self._loading
+        swaps, loading = self.swaps, self._loading
         if loading is not None:
             loading.join()
         with self._lock:
@@ -127,7 +127,7 @@ class LiveIndex:
                 self._index, self._seen = self._load()
                 return True
             if _identity(self.folder) in (self._seen, None):
-                return False
+                return self.swaps > swaps
             return self._swap()
 
     # Read-only conveniences over the current version (each call sees one version).

@@ -58,7 +58,7 @@ def test_background_load_keeps_answering_from_the_old_version(folder, tmp_path, 
     first = live.current()
     add_editions(folder, [page(tmp_path / "in", "2020-11-15", 2)], model=hash_embedder)
     assert live.current() is first  # noticed; loading in the background
-    live.refresh()
+    assert live.refresh() is True
     assert live.current() is not first and live.current().manifest["generation"] == 2
 
 
