@@ -145,6 +145,9 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         from qa.store.index import default_index
 
         index = default_index()
+    from qa.store.live import snapshot
+
+    index = snapshot(index)  # a LiveIndex: one version for the whole question
     from qa.search.retrieve import retrieve
 
     hits = retrieve(resolved, k=max(k, READ_K), index=index, date=date, page=page)

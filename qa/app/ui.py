@@ -1,6 +1,7 @@
 """The chat UI: a Gradio Blocks app, thin over `qa.answers.ask.ask`.
 
-One index and one embedding model are loaded at start and shared by every session; each
+One index and one embedding model are loaded at start and shared by every session (a newer
+version of the index folder is swapped in between questions, see `load_index`); each
 browser session keeps its own conversation in `gr.State`. HTML comes from `qa.app.render`, which
 escapes all edition and question text.
 
@@ -129,10 +130,15 @@ def _ask(question: str, *, index: Any, history: Sequence[Answer | str], date: st
 
 
 def load_index(index_dir: Path | str | None = None) -> Any:
-    """The index at `index_dir`, or the default one (built from the sample when missing)."""
-    from qa.store.index import Index, default_index
+    """The index at `index_dir`, or the default one (built from the sample when missing), as a
+    `qa.store.live.LiveIndex`: a newer version of the folder (`edition-qa add`) is served
+    without a restart, each question answered from one version."""
+    from qa.store.index import Index, default_live
+    from qa.store.live import LiveIndex
 
-    return default_index() if index_dir is None else Index.load(Path(index_dir))
+    live = default_live() if index_dir is None else LiveIndex(Path(index_dir), loader=Index.load)
+    live.current()  # load now: a missing or damaged index fails at start, not on a question
+    return live
 
 
 def sample_questions(*, limit: int = 8) -> list[str]:

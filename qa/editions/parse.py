@@ -17,7 +17,10 @@ from qa.editions.layout import page_items
 from qa.errors import InputError
 from qa.types import KINDS, Article, stable_hash
 
-__all__ = ["parse_page", "load_edition", "articles_from_jsonl", "format_articles"]
+__all__ = ["EDITION_SUFFIXES", "parse_page", "load_edition", "articles_from_jsonl", "format_articles"]
+
+# File types `load_edition` reads (`edition-qa add FOLDER` picks these up).
+EDITION_SUFFIXES = (".txt", ".text", ".jsonl", ".pdf")
 
 
 def parse_page(text: str, *, date: str = "", page: int = 0) -> list[Article]:
@@ -62,12 +65,12 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
     if p.is_dir():
         raise InputError(f"{p} is a folder; give an edition file (.txt, .jsonl or .pdf)")
     suffix = p.suffix.lower()
-    if suffix == ".pdf":
-        return _load_pdf(p, date=date, page=page)
-    if suffix not in (".txt", ".text", ".jsonl"):
+    if suffix not in EDITION_SUFFIXES:
         raise InputError(
             f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page, a .jsonl of articles or a .pdf e-paper page"
         )
+    if suffix == ".pdf":
+        return _load_pdf(p, date=date, page=page)
     text = _decode(p)
     meta_date, meta_page = _metadata(p)
     if date is not None:
@@ -84,9 +87,8 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
 def _load_pdf(p: Path, *, date: str | None, page: int | None) -> list[Article]:
     """Articles of every page of an e-paper PDF; PDF page k (from 0) is printed page `page + k`.
     Page 0 (unknown) numbers a one-page PDF 0, as for a .txt page, and a longer one 1..n."""
-    from qa.editions.pdf import (
-        pdf_page_texts,  # pdfminer is imported only when a PDF is read
-    )
+    # pdfminer is imported only when a PDF is read
+    from qa.editions.pdf import pdf_page_texts
 
     meta_date, meta_page = _metadata(p)
     if page is not None and (not isinstance(page, int) or page < 0):

@@ -251,6 +251,9 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         from qa.store.index import default_index
 
         index = default_index()
+    from qa.store.live import snapshot
+
+    index = snapshot(index)  # a LiveIndex: one version for the whole question
     settings = {**index.settings["fusion"], **(fusion or {})}
     depth = max(int(settings.get("depth", 50)), 2 * k)
     cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import IndexFormatError, InputError
-from qa.store.folder import backup_sqlite, fsync_path, replace_dir
+from qa.store.folder import WORKDIR_PREFIX, backup_sqlite, checkpoint, fsync_path, replace_dir, writer_lock
 from qa.store.vectors import Vectors
 from qa.text import TOKENIZER_VERSION
 from qa.types import Article
@@ -101,7 +101,7 @@ class Index:
         self._model = model
         self._embedder: Any = None if isinstance(model, str) else model
         self._lock = threading.RLock()
-        self._workdir = Path(tempfile.mkdtemp(prefix="edition-qa-index-"))
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
         store_path = self._workdir / STORE
         if _store_file is not None:
@@ -244,20 +244,23 @@ class Index:
     def _make_manifest(self) -> dict[str, Any]:
         from qa.version import __version__
 
-        emb = self.embedder
-        prompts = getattr(emb, "prompts", None)
+        old = self.manifest  # a loaded index that only lost pages need not load its model
+        known = self._embedder is None and all(k in old for k in ("model", "dimension", "prompts"))
+        emb = None if known else self.embedder
+        prompts = old["prompts"] if known else getattr(emb, "prompts", None)
         return {
             "format_version": FORMAT_VERSION,
             "tokenizer_version": TOKENIZER_VERSION,
             "package_version": __version__,
-            "model": self.model_id,
-            "dimension": int(emb.dim),
+            "model": old["model"] if known else self.model_id,
+            "dimension": int(old["dimension"] if known else emb.dim),
             "prompts": dict(prompts) if isinstance(prompts, dict) else prompts,
             "chunk": self.settings["chunk"],
             "fusion": self.settings["fusion"],
             "counts": {**self.store.counts(), "vectors": len(self.vectors)},
             "corpus_sha256": self._corpus_sha256(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "generation": int(self.manifest.get("generation", 0)),  # saves of this folder so far
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -270,6 +273,7 @@ class Index:
             with self._lock:
                 if not self.manifest:
                     self._touch()
+                self.manifest["generation"] = int(self.manifest.get("generation", 0)) + 1
                 backup_sqlite(self.store.path, tmp / STORE)
                 self.vectors.write(tmp / VECTORS)
                 text = json.dumps(self.manifest, ensure_ascii=False, indent=2) + "\n"
@@ -277,6 +281,7 @@ class Index:
             for name in (STORE, VECTORS, MANIFEST):
                 fsync_path(tmp / name)
             fsync_path(tmp)
+            checkpoint("saving")
             replace_dir(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -284,12 +289,13 @@ class Index:
         return final
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, model: str | None = None) -> Index:
+    def load(cls, path: str | os.PathLike, *, model: Any = None) -> Index:
         """Open a saved index; IndexFormatError (files untouched) when it cannot be used as is.
 
         Args:
             path: the index folder.
-            model: when given, the model the caller expects the index to be built with.
+            model: when given, the model the caller expects the index to be built with (an id,
+                or an Embedder-like object to use instead of loading the recorded model).
         """
         folder = Path(path)
         hint = _rebuild_hint(folder)
@@ -311,10 +317,11 @@ class Index:
             raise IndexFormatError(
                 f"Index {folder} was built with text segmentation version "
                 f"{manifest.get('tokenizer_version')}; this edition-qa uses {TOKENIZER_VERSION}. {hint}")
-        if model is not None and not _same_model(model, built_model):
+        name = model if model is None or isinstance(model, str) else str(getattr(model, "model_id", ""))
+        if name is not None and not _same_model(name, built_model):
             raise IndexFormatError(
-                f"Index {folder} was built with model {built_model!r}, not {model!r}. "
-                f"Rebuild it with `edition-qa build --index {folder} --model {model}`.")
+                f"Index {folder} was built with model {built_model!r}, not {name!r}. "
+                f"Rebuild it with `edition-qa build --index {folder} --model {name}`.")
         for name in (STORE, VECTORS):
             if not (folder / name).is_file():
                 raise IndexFormatError(f"Index {folder} lacks {name}. {hint}")
@@ -357,29 +364,32 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-_default: Index | None = None
+_default: Any = None  # a qa.store.live.LiveIndex over qa.paths.default_index_dir()
 _default_lock = threading.Lock()
 
 
-def default_index(*, progress: bool = False) -> Index:
-    """The index at qa.paths.default_index_dir(), built from the sample edition if missing.
-
-    One instance per process; safe to call from several threads.
-    """
+def default_live(*, progress: bool = False) -> Any:
+    """The qa.store.live.LiveIndex over qa.paths.default_index_dir() (built from the sample
+    edition if missing); one per process."""
     global _default
     with _default_lock:
         if _default is None:
             from qa.paths import default_index_dir, sample_editions
+            from qa.store.live import LiveIndex
 
             folder = default_index_dir()
-            if (folder / MANIFEST).exists():
-                _default = Index.load(folder, model=DEFAULT_MODEL)
-            else:
-                index = Index.build(sample_editions(), model=DEFAULT_MODEL, progress=progress)
-                index.save(folder)
-                _default = index
+            with writer_lock(folder):
+                if not (folder / MANIFEST).exists():
+                    Index.build(sample_editions(), model=DEFAULT_MODEL, progress=progress).save(folder)
+            _default = LiveIndex(folder, loader=lambda p: Index.load(p, model=DEFAULT_MODEL))
         return _default
 
 
+def default_index(*, progress: bool = False) -> Index:
+    """The default index as last saved: a newer version of its folder, e.g. from `edition-qa
+    add`, is picked up without a restart (see qa.store.live). Safe to call from several threads."""
+    return default_live(progress=progress).current()
+
+
 __all__ = ["DEFAULT_MODEL", "DEFAULT_SETTINGS", "FORMAT_VERSION", "Index", "Vectors",
-           "default_index", "merge_settings"]
+           "default_index", "default_live", "merge_settings"]

@@ -276,6 +276,15 @@ class Store:
             ).fetchall()
         return [Edition(*r) for r in rows]
 
+    def edition_counts(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """(date, page) -> (articles, passages) of every stored edition page."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT e.date, e.page, COUNT(DISTINCT a.id), COUNT(p.id) FROM editions e "
+                "LEFT JOIN articles a ON a.date = e.date AND a.page = e.page "
+                "LEFT JOIN passages p ON p.article_id = a.id GROUP BY e.date, e.page").fetchall()
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
     def articles(self, *, date: str | None = None, page: int | None = None) -> list[Article]:
         """Articles in printed order (by date, page, position), optionally of one date / page."""
         where, args = self._where(date=date, page=page)

@@ -192,3 +192,20 @@ def test_api_ask_real_model_concurrent(sample_index):
             assert r["citations"][0]["headline"] == "2020年义乌国际半程马拉松今日开跑"
     finally:
         demo.close()
+
+
+def test_served_index_sees_editions_added_later(tmp_path, hash_embedder):
+    import shutil
+
+    from qa.paths import sample_editions
+    from qa.store.archive import add_editions
+
+    folder = tmp_path / "idx"
+    sample = sample_editions()[0].path
+    add_editions(folder, [sample], model=hash_embedder)
+    live = ui.load_index(folder)
+    assert ui.editions_of(live) == [("2020-11-14", 1)]
+    shutil.copyfile(sample, tmp_path / "edition-2020-11-15-p02.txt")
+    add_editions(folder, [tmp_path / "edition-2020-11-15-p02.txt"], model=hash_embedder)
+    live.refresh()
+    assert ui.editions_of(live) == [("2020-11-14", 1), ("2020-11-15", 2)]

@@ -137,3 +137,85 @@ def test_bench_retrieval_table_and_unknown_method(capsys, tmp_path):
     assert set(json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))) == {"build", "lexical", "weighted"}
     code, out, err = run(capsys, "bench", "retrieval", fixture, "--methods", "bm42")
     assert code == 1 and "Unknown method 'bm42'" in err and err.count("\n") == 1
+
+
+# ---- add / editions / remove (hash embedder stand-in, fixed clock) ----------------------
+
+
+@pytest.fixture
+def archive_cli(monkeypatch, hash_embedder):
+    """The CLI with the hash embedder for every model and every page added at 2024-05-01 08:00 UTC."""
+    import time
+    import types
+
+    import qa.models.embed
+    import qa.store.sqlite
+
+    monkeypatch.setattr(qa.models.embed, "get_embedder", lambda model=None: hash_embedder)
+    fixed = types.SimpleNamespace(strftime=time.strftime, gmtime=lambda *a: time.gmtime(1714550400))
+    monkeypatch.setattr(qa.store.sqlite, "time", fixed)
+
+
+def _saved_line(out: str) -> tuple[str, str]:
+    """The output without the timing of its last line ("... in 0.3 s")."""
+    body, last = out.rstrip("\n").rsplit("\n", 1) if "\n" in out.rstrip("\n") else ("", out.rstrip("\n"))
+    return body, last.rsplit(" in ", 1)[0]
+
+
+def test_add_editions_remove(capsys, tmp_path, archive_cli):
+    import shutil
+
+    from qa.paths import sample_editions
+
+    sample = sample_editions()[0].path
+    folder = tmp_path / "in" / "2020" / "11"
+    folder.mkdir(parents=True)
+    for date, page in (("2020-11-15", 2), ("2020-11-15", 3), ("2020-11-16", 1)):
+        shutil.copyfile(sample, folder / f"edition-{date}-p{page:02d}.txt")
+    (tmp_path / "in" / "bad.jsonl").write_text("{oops\n", encoding="utf-8")
+    index = str(tmp_path / "idx")
+
+    code, out, err = run(capsys, "--quiet", "add", str(sample), "--index", index)
+    assert code == 0 and err == ""
+    assert _saved_line(out) == (
+        "added      2020-11-14 p.1  8 items, 33 passages (33 embedded)  edition-2020-11-14-p01.txt",
+        f"saved {index}: 1 edition page(s), 8 items, 33 passages (generation 1)")
+
+    code, out, err = run(capsys, "--quiet", "add", str(sample), str(tmp_path / "in"), "--index", index)
+    assert code == 1
+    assert err == "edition-qa: error: bad.jsonl line 1: not valid JSON (Expecting property name enclosed " \
+                  "in double quotes: line 1 column 2 (char 1))\n"
+    assert _saved_line(out) == (
+        "unchanged  2020-11-14 p.1  edition-2020-11-14-p01.txt\n"
+        "added      2020-11-15 p.2  8 items, 33 passages (33 embedded)  edition-2020-11-15-p02.txt\n"
+        "added      2020-11-15 p.3  8 items, 33 passages (33 embedded)  edition-2020-11-15-p03.txt\n"
+        "added      2020-11-16 p.1  8 items, 33 passages (33 embedded)  edition-2020-11-16-p01.txt",
+        f"saved {index}: 4 edition page(s), 32 items, 132 passages (generation 2)")
+
+    code, out, err = run(capsys, "add", str(sample), "--index", index)
+    assert (code, out, err) == (0, "unchanged  2020-11-14 p.1  edition-2020-11-14-p01.txt\n"
+                                   f"no changes: {index} left as it was\n", "")
+
+    code, out, _ = run(capsys, "editions", "--index", index)
+    assert code == 0 and out == (
+        "date        pages       articles  passages  added\n"
+        "2020-11-14  1                  8        33  2024-05-01T08:00:00Z\n"
+        "2020-11-15  2-3               16        66  2024-05-01T08:00:00Z\n"
+        "2020-11-16  1                  8        33  2024-05-01T08:00:00Z\n"
+        "3 date(s), 4 page(s), 32 items, 132 passages\n")
+
+    code, out, err = run(capsys, "remove", "--date", "2020-11-15", "--page", "2", "--index", index)
+    assert (code, out, err) == (0, f"removed 2020-11-15 page 2 (1 page(s)) from {index}\n", "")
+    code, out, _ = run(capsys, "editions", "--index", index, "--json")
+    assert json.loads(out) == [
+        {"date": "2020-11-14", "pages": [1], "articles": 8, "passages": 33, "added": "2024-05-01T08:00:00Z"},
+        {"date": "2020-11-15", "pages": [3], "articles": 8, "passages": 33, "added": "2024-05-01T08:00:00Z"},
+        {"date": "2020-11-16", "pages": [1], "articles": 8, "passages": 33, "added": "2024-05-01T08:00:00Z"},
+    ]
+    code, out, err = run(capsys, "remove", "--date", "2021-01-01", "--index", index)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "no edition 2021-01-01" in err
+
+
+def test_editions_of_a_missing_index_is_one_line(capsys, tmp_path):
+    code, out, err = run(capsys, "editions", "--index", str(tmp_path / "none"))
+    assert code == 1 and out == "" and err.count("\n") == 1 and "No index at" in err
