@@ -115,6 +115,17 @@ def cmd_bench_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from qa.evaluation.scale import bench_scale, format_scale
+
+    report = bench_scale(args.passages, work=Path(args.work), sources=[Path(s) for s in args.source or []],
+                         pool_size=args.pool, progress=not args.quiet)
+    print(format_scale(report))
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
 def cmd_train_reader(args: argparse.Namespace) -> int:
     from qa.models.training import TrainSettings, train_reader
 
@@ -187,6 +198,18 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--limit", type=int, help="use only the first N answerable questions")
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_rerank)
+
+    b = bench.add_parser("scale", help="a synthetic archive of N passages from real text: build, add, "
+                         "RSS, disk, retrieve/ask latency, recall@10 (vectors are synthetic: see output)")
+    b.add_argument("--passages", type=int, required=True, metavar="N")
+    b.add_argument("--work", default="scale-work", metavar="DIR",
+                   help="where the archive, the embedded sentence pool (reused) and the ground truth go")
+    b.add_argument("--source", action="append", metavar="FILE",
+                   help="SQuAD-format file of contexts and questions (repeatable; default: CMRC 2018 "
+                        "train and dev in ../shared/bench)")
+    b.add_argument("--pool", type=int, default=8000, help="real sentences embedded for real (default 8000)")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_scale)
 
     p = sub.add_parser("train", help="train a model")
     train = p.add_subparsers(dest="train_what", required=True, metavar="MODEL")

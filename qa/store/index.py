@@ -18,7 +18,7 @@ import numpy as np
 
 from qa.errors import IndexFormatError, InputError
 from qa.store.folder import WORKDIR_PREFIX, backup_sqlite, checkpoint, fsync_path, replace_dir, writer_lock
-from qa.store.vectors import Vectors
+from qa.store.vectors import DEFAULT_VECTOR_SETTINGS, Vectors
 from qa.text import TOKENIZER_VERSION
 from qa.types import Article
 
@@ -41,6 +41,8 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     # rerank: the term-coverage second stage (qa.search.rerank) re-orders the fused top passages.
     "fusion": {"method": "weighted", "depth": 50, "dense_weight": 0.4, "hub_weight": 0.5,
                "rrf_k": 60, "merge_gap": 0.0, "rerank": True},
+    # FAISS index kind by size (exact, then IVF over 8-bit codes): see qa.store.vectors.
+    "vectors": dict(DEFAULT_VECTOR_SETTINGS),
 }
 
 
@@ -157,7 +159,7 @@ class Index:
     def vectors(self) -> Vectors:
         with self._lock:
             if self._vectors is None:
-                self._vectors = Vectors(int(self.embedder.dim))
+                self._vectors = Vectors(int(self.embedder.dim), settings=self.settings["vectors"])
             return self._vectors
 
     # -- changes ---------------------------------------------------------------------------
@@ -257,6 +259,7 @@ class Index:
             "prompts": dict(prompts) if isinstance(prompts, dict) else prompts,
             "chunk": self.settings["chunk"],
             "fusion": self.settings["fusion"],
+            "vectors": {**self.settings["vectors"], **self.vectors.describe()},
             "counts": {**self.store.counts(), "vectors": len(self.vectors)},
             "corpus_sha256": self._corpus_sha256(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -325,15 +328,16 @@ class Index:
         for name in (STORE, VECTORS):
             if not (folder / name).is_file():
                 raise IndexFormatError(f"Index {folder} lacks {name}. {hint}")
+        settings = {k: manifest[k] for k in ("chunk", "fusion", "vectors")
+                    if isinstance(manifest.get(k), dict)}
         try:
-            vectors = Vectors.read(folder / VECTORS)
+            vectors = Vectors.read(folder / VECTORS, settings=merge_settings(settings)["vectors"])
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
             raise IndexFormatError(f"Index file {folder / VECTORS} is corrupt ({_first_line(exc)}). "
                                    f"{hint}") from None
         if vectors.dim != dim:
             raise IndexFormatError(f"Index {folder}: vectors have dimension {vectors.dim}, "
                                    f"the manifest says {dim}. {hint}")
-        settings = {k: manifest[k] for k in ("chunk", "fusion") if isinstance(manifest.get(k), dict)}
         try:
             index = cls(model=model or built_model, settings=settings, manifest=manifest,
                         _store_file=folder / STORE, _vectors=vectors)

@@ -15,23 +15,17 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote
 
 from qa.editions.chunk import headline_text
 from qa.errors import IndexFormatError, InputError
-from qa.store.lexical import fts_query, segment
+from qa.store.lexical import MAX_SCORED_ROWS, capped_query, fts_query, query_terms, segment
 from qa.types import Article, Passage
 
-__all__ = [
-    "DEFAULT_LEAD_BOOST",
-    "DEFAULT_WEIGHTS",
-    "SCHEMA_VERSION",
-    "Edition",
-    "Store",
-]
+__all__ = ["DEFAULT_LEAD_BOOST", "DEFAULT_WEIGHTS", "SCHEMA_VERSION", "Edition", "Store"]
 
 SCHEMA_VERSION = 1
 # bm25() weights of the FTS columns (body, headline), measured with lexical search alone on
@@ -105,6 +99,7 @@ class Store:
             raise ValueError("weights must be (body, headline)")
         self.lead_boost = float(lead_boost)
         self._lock = threading.RLock()
+        self._rows: int | None = None  # passages, counted on the first search after a change
         memory = self.path == ":memory:"
         if not memory:
             self._check_file(Path(self.path), readonly=readonly)
@@ -167,6 +162,22 @@ class Store:
                 "rebuild the index with `edition-qa build`"
             )
 
+    def _affordable(self, query: str) -> str:
+        """`fts_query(query)`, without its most common terms when they would cost too much."""
+        match = fts_query(query)
+        with self._lock:
+            if self._rows is None:
+                self._rows = self._conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+            if not match or self._rows <= MAX_SCORED_ROWS:
+                return match
+            self._conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab "
+                               "USING fts5vocab(main, passages_fts, row)")
+            terms = query_terms(query)
+            marks = ",".join("?" * len(terms))
+            df = dict(self._conn.execute(f"SELECT term, doc FROM temp.passages_vocab WHERE term IN ({marks})",
+                                         terms).fetchall())
+        return capped_query(terms, df, MAX_SCORED_ROWS)
+
     def _tables(self) -> set[str]:
         rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {r[0] for r in rows} & _TABLES
@@ -193,8 +204,11 @@ class Store:
         *,
         source: str = "",
         sha256: str = "",
+        terms: Mapping[int, str] | None = None,
     ) -> None:
         """Add one edition page: its articles (in printed order) and their passages.
+
+        `terms`: passage id -> its indexed form (`segment(text)`) where the caller has it already.
 
         Raises InputError when the page is already stored (remove it first) or a passage
         belongs to none of `articles`. Nothing is written when it raises.
@@ -205,6 +219,7 @@ class Store:
             if p.article_id not in known:
                 raise InputError(f"passage {p.id} belongs to article {p.article_id!r}, which is not in the edition")
         added = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._rows = None
         heads = {a.id: segment(headline_text(a)) for a in articles}
         with self._lock:
             try:
@@ -226,7 +241,8 @@ class Store:
                     )
                     self._conn.executemany(
                         "INSERT INTO passages_fts (rowid, body, headline) VALUES (?, ?, ?)",
-                        [(p.id, segment(p.text), heads[p.article_id]) for p in passages],
+                        [(p.id, terms[p.id] if terms and p.id in terms else segment(p.text), heads[p.article_id])
+                         for p in passages],
                     )
             except sqlite3.IntegrityError as exc:
                 raise InputError(
@@ -237,6 +253,7 @@ class Store:
     def remove_edition(self, date: str, page: int | None = None) -> list[int]:
         """Remove an edition's pages (all pages when `page` is None); returns the removed passage ids."""
         where, args = self._where(date=date, page=page)
+        self._rows = None
         with self._lock, self._conn:
             ids = [r[0] for r in self._conn.execute(
                 f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where} ORDER BY p.id",
@@ -363,7 +380,7 @@ class Store:
         lead = float(self.lead_boost if lead_boost is None else lead_boost)
         if len(w) != 2:
             raise ValueError("weights must be (body, headline)")
-        match = fts_query(query)
+        match = self._affordable(query)
         if not match or limit <= 0:
             return []
         where, args = self._where(date=date, page=page, article_id=article_id)

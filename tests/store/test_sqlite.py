@@ -313,3 +313,18 @@ def test_lead_boost_favours_first_passages(store: Store) -> None:
     for pid, score in plain.items():
         expected = score * 1.5 if pid in first else score
         assert boosted[pid] == pytest.approx(expected)
+
+
+
+def test_common_terms_are_dropped_past_the_budget(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.store import lexical, sqlite
+
+    assert lexical.capped_query(["a", "b", "c"], {"a": 900, "b": 5, "c": 60}, 100) == '"b" OR "c"'
+    assert lexical.capped_query(["a", "b"], {"a": 900, "b": 500}, 100) == '"b"'
+    _fill(store)
+    question = "义乌绿色动力小镇的规划面积是多少？"
+    full = store.search(question, limit=100)
+    monkeypatch.setattr(sqlite, "MAX_SCORED_ROWS", 1)
+    store._rows = None
+    capped = store.search(question, limit=100)
+    assert capped and len(capped) < len(full)
