@@ -253,13 +253,21 @@ class Store:
 
     @staticmethod
     def _where(
-        *, date: str | None = None, page: int | None = None, article_id: str | None = None, alias: str = "a."
+        *, date: str | None = None, page: int | None = None, article_id: str | None = None, alias: str = "a.",
+        since: str | None = None, until: str | None = None,
     ) -> tuple[str, list[object]]:
-        """A WHERE clause over the articles (or editions) columns and its parameters."""
+        """A WHERE clause over the articles (or editions) columns and its parameters;
+        `since`/`until` are inclusive ISO dates (ISO dates compare as strings)."""
         clauses, args = ["1"], []
         if date is not None:
             clauses.append(f"{alias}date = ?")
             args.append(date)
+        if since is not None:
+            clauses.append(f"{alias}date >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append(f"{alias}date <= ?")
+            args.append(until)
         if page is not None:
             clauses.append(f"{alias}page = ?")
             args.append(int(page))
@@ -320,10 +328,12 @@ class Store:
         return got[0] if got else None
 
     def passage_ids(
-        self, *, date: str | None = None, page: int | None = None, article_id: str | None = None
+        self, *, date: str | None = None, page: int | None = None, article_id: str | None = None,
+        since: str | None = None, until: str | None = None,
     ) -> list[int]:
-        """Ids of the passages matching the filters (all when none), in printed order."""
-        where, args = self._where(date=date, page=page, article_id=article_id)
+        """Ids of the passages matching the filters (all when none), in printed order;
+        `since`/`until`: an inclusive range of edition dates."""
+        where, args = self._where(date=date, page=page, article_id=article_id, since=since, until=until)
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where} "
@@ -352,11 +362,13 @@ class Store:
         article_id: str | None = None,
         weights: Sequence[float] | None = None,
         lead_boost: float | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> list[tuple[int, float]]:
         """Lexical search: (passage id, score) best first; score is -bm25, higher is better.
 
         `query` is a question in plain text (never FTS5 syntax); filters restrict the
-        passages searched. `weights` overrides the store's bm25 column weights and
+        passages searched (`since`/`until`: an inclusive range of edition dates). `weights` overrides the store's bm25 column weights and
         `lead_boost` its factor for an article's first passage.
         """
         w = tuple(float(x) for x in (weights if weights is not None else self.weights))
@@ -366,7 +378,7 @@ class Store:
         match = fts_query(query)
         if not match or limit <= 0:
             return []
-        where, args = self._where(date=date, page=page, article_id=article_id)
+        where, args = self._where(date=date, page=page, article_id=article_id, since=since, until=until)
         sql = (
             "SELECT f.rowid, bm25(passages_fts, ?, ?) * (CASE WHEN p.start = 0 THEN ? ELSE 1.0 END) AS s "
             "FROM passages_fts f "
