@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,9 @@ def editions_of(index: Any) -> list[tuple[str, int]]:
         return []
 
 
-_cache: dict[str, FrontPage] = {}
+# The last front page and a weak reference to the version it was computed from: an id() alone
+# could be reused by a later object, and a strong reference would keep an old version open.
+_cache: dict[str, tuple[weakref.ref, FrontPage]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -138,8 +141,8 @@ def front_page(index: Any) -> FrontPage:
     current = snapshot(index)  # a LiveIndex notices a newer version here and loads it
     key = _version_key(current)
     with _cache_lock:
-        page = _cache.get("last")
-        if page is not None and page.key == key:
+        ref, page = _cache.get("last", (None, None))
+        if page is not None and ref is not None and ref() is current and page.key == key:
             return page
     try:
         rows, pairs = _rows(current)
@@ -147,8 +150,11 @@ def front_page(index: Any) -> FrontPage:
         log.exception("could not list the editions of the index")
         rows, pairs = [], []
     page = FrontPage(key, tuple(rows), tuple(pairs))
-    with _cache_lock:
-        _cache["last"] = page
+    try:
+        with _cache_lock:
+            _cache["last"] = (weakref.ref(current), page)
+    except TypeError:  # an object without weak references is not cached
+        pass
     return page
 
 

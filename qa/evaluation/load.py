@@ -5,8 +5,9 @@ free port over a copy of the index; N client threads ask the bundled questions t
 endpoint (plain HTTP to Gradio's `/gradio_api/call/ask`) for S seconds; a quarter of the way in,
 `edition-qa add` adds an edition from a third process; the clients go on until S seconds are up and
 the added edition is answered from, whichever is later. Reported: answers/s, latency p50/p95/max,
-errors (with samples), how long the added edition took to become answerable, and whether it is
-answerable at the end.
+errors (with samples), how long after the add ended the first answer from the added edition came
+back (`added_visible_after_s`; that request waits in the same queue as the clients, so it includes
+one request's latency), and whether it is answerable at the end.
 """
 
 from __future__ import annotations
