@@ -4,7 +4,6 @@ test_browser.py): upload an edition and ask about it, read-only serving, the dat
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from test_browser import ask, browser_page, free_port, only_local  # noqa: F401 (browser_page: a fixture)
@@ -38,7 +37,7 @@ def _open(page, selector: str) -> None:
 
 
 @pytest.mark.slow
-def test_upload_an_edition_then_ask_about_it(sample_index_dir, browser_page, tmp_path):
+def test_upload_an_edition_then_ask_about_it(sample_index_dir, browser_page, tmp_path):  # noqa: F811
     page, requests = browser_page
     folder = tmp_path / "idx"
     shutil.copytree(sample_index_dir, folder)
@@ -111,7 +110,7 @@ def retrieve_ask(question, *, index, history, date, page, since=None, until=None
     return Answer(question, question, "", (cite,), 0.9, hits=tuple(hits))
 
 
-def test_date_range_widgets_filter_and_read_only_has_no_add_panel(dated_live, browser_page, monkeypatch):
+def test_date_range_widgets_filter_and_read_only_has_no_add_panel(dated_live, browser_page, monkeypatch):  # noqa: F811
     monkeypatch.setattr(ui, "_ask", retrieve_ask)
     page, requests = browser_page
     demo, url = _serve(dated_live, read_only=True)
