@@ -123,7 +123,8 @@ def _reordered(hits: Sequence[Hit], ranked: Sequence[Span]) -> tuple[Hit, ...]:
 
 
 def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | None = None,
-        k: int = 5, date: str | None = None, page: int | None = None, reader: Any = None) -> Answer:
+        k: int = 5, date: str | None = None, page: int | None = None, reader: Any = None,
+        since: str | None = None, until: str | None = None) -> Answer:
     """Answer `question` from the index with a short answer and cited extracts.
 
     Args:
@@ -132,12 +133,14 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         history: earlier Answers or question strings of the conversation, oldest first.
         k: passages retrieved; the reader reads the best READ_K of them.
         date, page: restrict retrieval to one edition date / page.
+        since, until: restrict retrieval to an inclusive range of edition dates (ISO).
         reader: a `qa.models.reader.Reader`; None uses the shipped one.
     Returns:
         An Answer: up to 3 citations best first, the short answer (a span of the first extract,
         or "" when no_answer), confidence in [0, 1], and the hits in the order the reader ranked them.
     Raises:
         QuestionError: the question is empty.
+        InputError: `since`/`until` is not a date, or since > until.
     """
     asked = cut_question(question)
     resolved = resolve_question(asked, history) or asked
@@ -150,7 +153,8 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     index = snapshot(index)  # a LiveIndex: one version for the whole question
     from qa.search.retrieve import retrieve
 
-    hits = retrieve(resolved, k=max(k, READ_K), index=index, date=date, page=page)
+    hits = retrieve(resolved, k=max(k, READ_K), index=index, date=date, page=page,
+                    since=since, until=until)
     if not hits:
         return Answer(asked, resolved, no_answer=True)
     reader = reader if reader is not None else get_reader()

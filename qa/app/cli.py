@@ -165,7 +165,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from qa.search.retrieve import retrieve
 
     index = _open_index(args.index, progress=not args.quiet)
-    hits = retrieve(args.question, k=args.k, index=index, date=args.date, page=args.page)
+    hits = retrieve(args.question, k=args.k, index=index, date=args.date, page=args.page,
+                    since=args.since, until=args.until)
     rows = [
         {
             "rank": h.rank,
@@ -203,7 +204,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from qa.answers.ask import ask
 
     index = _open_index(args.index, progress=not args.quiet)
-    answer = ask(args.question, index=index, k=args.k)
+    answer = ask(args.question, index=index, k=args.k, date=args.date, page=args.page,
+                 since=args.since, until=args.until)
     if args.json:
         print_json(answer_json(answer))
     else:
@@ -256,7 +258,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.app.ui import serve
 
-    serve(host=args.host, port=args.port, index_dir=Path(args.index) if args.index else None)
+    serve(host=args.host, port=args.port, index_dir=Path(args.index) if args.index else None,
+          read_only=args.read_only)
     return 0
 
 
@@ -270,6 +273,13 @@ def _date(value: str) -> str:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", type=_date, help="only this edition date")
+    p.add_argument("--page", type=int, help="only this page")
+    p.add_argument("--since", type=_date, help="only editions of this date or later")
+    p.add_argument("--until", type=_date, help="only editions of this date or earlier")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,8 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--index", metavar="DIR")
-    p.add_argument("--date", type=_date)
-    p.add_argument("--page", type=int)
+    _filters(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
@@ -332,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--index", metavar="DIR")
+    _filters(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
@@ -353,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--index", metavar="DIR")
+    p.add_argument("--read-only", action="store_true", help="no adding editions from the UI or the API")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -126,6 +126,19 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    import sys
+
+    from qa.evaluation.load import bench_load, format_load
+
+    say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    report = bench_load(clients=args.clients, seconds=args.seconds, index_dir=args.index, add=args.add, say=say)
+    print(format_load(report))
+    if args.json:
+        write_json(args.json, report)
+    return 0 if report["errors"] == 0 and report["answerable_at_end"] else 1
+
+
 def cmd_train_reader(args: argparse.Namespace) -> int:
     from qa.models.training import TrainSettings, train_reader
 
@@ -210,6 +223,17 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--pool", type=int, default=8000, help="real sentences embedded for real (default 8000)")
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_scale)
+
+
+    b = bench.add_parser("load", help="concurrent API clients against a served copy of the index "
+                         "while an edition is added from another process")
+    b.add_argument("--clients", type=int, default=32)
+    b.add_argument("--seconds", type=float, default=60.0)
+    b.add_argument("--index", metavar="DIR", help="index to serve a copy of (default: index/default)")
+    b.add_argument("--add", metavar="FILE", help="edition file added during the run "
+                   "(default: the sample page as the day after the latest edition)")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_load)
 
     p = sub.add_parser("train", help="train a model")
     train = p.add_subparsers(dest="train_what", required=True, metavar="MODEL")

@@ -34,6 +34,7 @@ import gradio as gr  # noqa: E402
 
 from qa import paths  # noqa: E402
 from qa.app import render  # noqa: E402
+from qa.app.archive_panel import MAX_UPLOAD_BYTES, build_add_panel, can_add, editions_of, front_page  # noqa: E402
 from qa.errors import QAError  # noqa: E402
 from qa.types import Answer  # noqa: E402
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_TURNS = 6  # earlier answers passed to ask() for follow-ups: the most recent ones
 MAX_MESSAGES = 200  # chat messages kept per session, so a long session stays bounded
 ALL = "All"
+REFRESH_S = 10  # how often an open page checks for a newer version of the index
 FALLBACK_EXAMPLES = (
     "新增的植物园赛道有多长？",
     "义乌绿色动力小镇的规划面积是多少？",
@@ -67,6 +69,7 @@ mark { background: #ffe066; color: inherit; padding: 0 1px; }
 #qa-source .qa-headline { margin: 0.2em 0; }
 #qa-source .qa-kicker, #qa-source .qa-subhead, #qa-source .qa-source-tag { font-size: 0.9em; opacity: 0.8; margin: 0.1em 0; }
 table.qa-hits { font-size: 0.85em; border-collapse: collapse; width: 100%; }
+.qa-add-error { color: #c92a2a; margin: 0.1em 0; } .qa-add-ok { color: #2b8a3e; margin: 0.1em 0; }
 table.qa-hits td, table.qa-hits th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 """
 
@@ -122,11 +125,11 @@ class Session:
 
 
 def _ask(question: str, *, index: Any, history: Sequence[Answer | str], date: str | None,
-         page: int | None) -> Answer:
+         page: int | None, since: str | None = None, until: str | None = None) -> Answer:
     """Indirection so tests can replace the answering backend."""
     from qa.answers.ask import ask
 
-    return ask(question, index=index, history=list(history), date=date, page=page)
+    return ask(question, index=index, history=list(history), date=date, page=page, since=since, until=until)
 
 
 def load_index(index_dir: Path | str | None = None) -> Any:
@@ -157,21 +160,13 @@ def sample_questions(*, limit: int = 8) -> list[str]:
     return found[:limit] if found else list(FALLBACK_EXAMPLES)
 
 
-def editions_of(index: Any) -> list[tuple[str, int]]:
-    """The (date, page) pairs the index holds, sorted."""
-    try:
-        return sorted({(a.date, int(a.page)) for a in index.articles()})
-    except Exception:  # an index without article listing: no filters, not a crash
-        log.exception("could not list the editions of the index")
-        return []
-
-
 def _filter_value(choice: Any) -> Any:
     return None if choice in (None, "", ALL) else choice
 
 
 def answer_turn(index: Any, question: str, session: Session | None, *, date: str | None = None,
-                page: int | None = None) -> tuple[Session, Answer | None]:
+                page: int | None = None, since: str | None = None,
+                until: str | None = None) -> tuple[Session, Answer | None]:
     """Ask one question in a session; every outcome (prompt, error, answer) becomes chat messages."""
     session = session if session is not None else Session()
     text, cut = render.clip_question(question)
@@ -180,7 +175,8 @@ def answer_turn(index: Any, question: str, session: Session | None, *, date: str
         return session, None
     notices = [f"Your question was cut to its first {render.MAX_QUESTION_CHARS} characters."] if cut else []
     try:
-        answer = _ask(text, index=index, history=session.history[-MAX_TURNS:], date=date, page=page)
+        answer = _ask(text, index=index, history=session.history[-MAX_TURNS:], date=date, page=page,
+                      since=since, until=until)
     except QAError as exc:
         session.add(render.render_question(text), render.render_notice(str(exc)))
         return session, None
@@ -202,11 +198,13 @@ def _source_for(answer: Answer | None, n: Any) -> str:
     return render.render_source(chosen, related=answer.no_answer)
 
 
-def respond(index: Any, question: str, date: Any, page: Any, session: Session | None) -> tuple:
+def respond(index: Any, question: str, date: Any, page: Any, session: Session | None,
+            since: Any = None, until: Any = None) -> tuple:
     """The chat's submit handler: (messages, session, textbox, picker, source panel, passages)."""
     page_value = _filter_value(page)
     session, answer = answer_turn(index, question, session, date=_filter_value(date),
-                                  page=int(page_value) if page_value is not None else None)
+                                  page=int(page_value) if page_value is not None else None,
+                                  since=_filter_value(since), until=_filter_value(until))
     if answer is None:  # a prompt or an error: keep the panels of the last answer
         return list(session.messages), session, "", gr.skip(), gr.skip(), gr.skip()
     choices = [(render.citation_label(c), str(c.n)) for c in render.source_citations(answer)]
@@ -215,19 +213,23 @@ def respond(index: Any, question: str, date: Any, page: Any, session: Session | 
             _source_for(answer, 1), render.render_hits(answer.hits))
 
 
-def build_app(index: Any) -> gr.Blocks:
-    """The Blocks app over a loaded index (not launched; see `serve`)."""
-    editions = editions_of(index)
-    dates = sorted({d for d, _ in editions if d})
-    pages = sorted({p for _, p in editions if p})
-    several = len(editions) > 1
-    articles = sum(1 for _ in _safe_articles(index))
-    where = ", ".join(f"{d or 'undated'} page {p}" for d, p in editions[:6]) or "the edition"
-    if len(editions) > 6:
-        where += f" and {len(editions) - 6} more pages"
+def build_app(index: Any, *, read_only: bool = False) -> gr.Blocks:
+    """The Blocks app over a loaded index (not launched; see `serve`). The "Add edition" panel
+    is there when `index` is a served folder (a LiveIndex) and not `read_only`."""
+    front = front_page(index)
+    several = front.several
 
-    def on_submit(question: str, date: str, page: Any, session: Session | None) -> tuple:
-        return respond(index, question, date, page, session)
+    def on_submit(question: str, date: str, page: Any, since: Any, until: Any,
+                  session: Session | None) -> tuple:
+        return respond(index, question, date, page, session, since=since, until=until)
+
+    def refresh(shown: Any) -> tuple:
+        """The header, editions table and filters, when a newer version is being served."""
+        now = front_page(index)
+        if shown == now.key:
+            return (gr.skip(),) * 6
+        return (now.key, now.header_html(), now.archive_html(), gr.update(visible=now.several),
+                gr.update(choices=[ALL, *now.dates]), gr.update(choices=[ALL, *map(str, now.pages)]))
 
     def choose(n: Any, session: Session | None) -> str:
         return _source_for(session.answer if session else None, n)
@@ -235,7 +237,8 @@ def build_app(index: Any) -> gr.Blocks:
     def clear():
         return [], Session(), "", gr.update(choices=[], value=None), render.render_source(None), render.render_hits(())
 
-    def api_ask(question: str, history: list[str] | None = None, date: str = "", page: int = 0) -> dict:
+    def api_ask(question: str, history: list[str] | None = None, date: str = "", page: int = 0,
+                since: str = "", until: str = "") -> dict:
         """Answer one question about the edition, as cited extracts.
 
         Args:
@@ -243,6 +246,7 @@ def build_app(index: Any) -> gr.Blocks:
             history: earlier questions of the conversation, oldest first, to resolve follow-ups.
             date: only search the edition of this ISO date ("" for all).
             page: only search this page (0 for all).
+            since, until: only search editions of these ISO dates or between them ("" for open).
         Returns:
             {question, resolved_question, short_answer, no_answer, confidence, citations: [{n,
             article_id, headline, byline, date, page, extract, start, end, highlight}]}, as
@@ -253,7 +257,8 @@ def build_app(index: Any) -> gr.Blocks:
             raise gr.Error("The question is empty.")
         past = [render.clip_question(h)[0] for h in (history or []) if isinstance(h, str) and h.strip()]
         try:
-            answer = _ask(text, index=index, history=past[-MAX_TURNS:], date=date or None, page=page or None)
+            answer = _ask(text, index=index, history=past[-MAX_TURNS:], date=date or None, page=page or None,
+                          since=since or None, until=until or None)
         except QAError as exc:
             raise gr.Error(str(exc)) from exc
         except Exception as exc:
@@ -262,10 +267,10 @@ def build_app(index: Any) -> gr.Blocks:
         return render.answer_json(answer)
 
     with gr.Blocks(title="edition-qa", analytics_enabled=False) as demo:
-        gr.HTML(f'<h2 style="margin:0">edition-qa</h2><p style="margin:0.2em 0">Ask about '
-                f'{render.escape(where)} ({articles} articles), in Chinese or English. Answers are '
-                f'quoted from the paper with the key span <mark>marked</mark>.</p>')
-        session = gr.State(None)
+        header = gr.HTML(front.header_html(), elem_id="qa-header")
+        with gr.Accordion("Editions in the archive", open=False, elem_id="qa-archive-acc"):
+            archive = gr.HTML(front.archive_html(), elem_id="qa-archive")
+        session, shown = gr.State(None), gr.State(front.key)
         with gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Chat", height=520, elem_id="qa-chat", latex_delimiters=[],
@@ -276,35 +281,39 @@ def build_app(index: Any) -> gr.Blocks:
                                           max_lines=4, autofocus=True)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-send")
                     clear_btn = gr.Button("Clear", scale=1, elem_id="qa-clear")
-                with gr.Row(visible=several):
-                    date_box = gr.Dropdown([ALL, *dates], value=ALL, label="Edition date",
-                                           interactive=several, elem_id="qa-date")
-                    page_box = gr.Dropdown([ALL, *[str(p) for p in pages]], value=ALL, label="Page",
-                                           interactive=several, elem_id="qa-page")
+                with gr.Row(visible=several) as filters:
+                    date_box = gr.Dropdown([ALL, *front.dates], value=ALL, label="Edition date",
+                                           interactive=True, elem_id="qa-date")
+                    page_box = gr.Dropdown([ALL, *map(str, front.pages)], value=ALL, label="Page",
+                                           interactive=True, elem_id="qa-page")
+                    since_box = gr.DateTime(label="From", include_time=False, type="string",
+                                            elem_id="qa-since")
+                    until_box = gr.DateTime(label="To", include_time=False, type="string",
+                                            elem_id="qa-until")
                 gr.Examples([[q] for q in sample_questions()], inputs=[question], label="Example questions")
                 with gr.Accordion("Retrieved passages", open=False, elem_id="qa-hits-acc"):
                     hits_html = gr.HTML(render.render_hits(()), elem_id="qa-hits")
             with gr.Column(scale=2):
                 picker = gr.Radio([], label="Citation shown in the source panel", elem_id="qa-picker")
                 source = gr.HTML(render.render_source(None), elem_id="qa-source")
+                added = build_add_panel(index) if can_add(index, read_only=read_only) else None
 
         outputs = [chat, session, question, picker, source, hits_html]
         for trigger in (question.submit, send.click):
-            trigger(on_submit, [question, date_box, page_box, session], outputs,
+            trigger(on_submit, [question, date_box, page_box, since_box, until_box, session], outputs,
                     api_visibility="private").then(None, js=SCROLL_JS)
         picker.input(choose, [picker, session], [source], api_visibility="private").then(None, js=SCROLL_JS)
         clear_btn.click(clear, None, outputs, api_visibility="private", queue=False)
         # The chatbot's own trash icon clears the display; the session must forget too.
         chat.clear(clear, None, outputs, api_visibility="private", queue=False)
         gr.api(api_ask, api_name="ask")
+        # A newer version of the index (an add here or from another process) updates the front page.
+        front_outputs = [shown, header, archive, filters, date_box, page_box]
+        demo.load(refresh, [shown], front_outputs, api_visibility="private", queue=False)
+        gr.Timer(REFRESH_S).tick(refresh, [shown], front_outputs, api_visibility="private", queue=False)
+        if added is not None:
+            added.then(refresh, [shown], front_outputs, api_visibility="private", queue=False)
     return demo
-
-
-def _safe_articles(index: Any) -> list:
-    try:
-        return list(index.articles())
-    except Exception:
-        return []
 
 
 def warm_up(index: Any) -> None:
@@ -329,7 +338,8 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
     # Two workers for two cores: the model is shared, sessions are independent.
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, ssr_mode=False,
-                css=CSS, js=PAGE_JS, quiet=quiet, show_error=False, footer_links=["api"])
+                css=CSS, js=PAGE_JS, quiet=quiet, show_error=False, footer_links=["api"],
+                max_file_size=MAX_UPLOAD_BYTES)
     url = demo.local_url or f"http://{host}:{port}/"
     _warm_server(url)
     if not prevent_thread_lock:
@@ -347,7 +357,7 @@ def _warm_server(url: str) -> None:
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | None = None,
-          prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
+          prevent_thread_lock: bool = False, quiet: bool = False, read_only: bool = False) -> gr.Blocks:
     """Load the index and model once, then serve the chat UI on http://host:port/.
 
     Args:
@@ -356,31 +366,33 @@ def serve(*, host: str = "127.0.0.1", port: int = 7860, index_dir: Path | str | 
         index_dir: index folder; None uses index/default, built from the sample if missing.
         prevent_thread_lock: return once serving instead of blocking (tests).
         quiet: do not print the URL banner.
+        read_only: no "Add edition" panel, and no add endpoint (a public deployment).
     Returns:
         The running app (call `.close()` to stop it).
     """
     index = load_index(index_dir)
     warm_up(index)
-    demo = build_app(index)
+    demo = build_app(index, read_only=read_only)
     launch(demo, host=host, port=port, prevent_thread_lock=prevent_thread_lock, quiet=quiet)
     return demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python app.py [--host H] [--port P] [--index DIR]`."""
+    """`python app.py [--host H] [--port P] [--index DIR] [--read-only]`."""
     parser = argparse.ArgumentParser(description="Chat UI over an edition index.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--index", metavar="DIR", help="index folder (default: index/default, built if missing)")
+    parser.add_argument("--read-only", action="store_true", help="no adding editions from the UI or the API")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("qa").setLevel(logging.INFO)
     try:
-        serve(host=args.host, port=args.port, index_dir=args.index)
+        serve(host=args.host, port=args.port, index_dir=args.index, read_only=args.read_only)
     except QAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-__all__ = ["CSS", "Session", "answer_turn", "build_app", "launch", "load_index", "main", "serve"]
+__all__ = ["CSS", "Session", "answer_turn", "build_app", "editions_of", "launch", "load_index", "main", "serve"]

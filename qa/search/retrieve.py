@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from qa.editions.chunk import passage_id
-from qa.errors import QuestionError
+from qa.errors import InputError, QuestionError
 from qa.types import Hit, Passage
 
 # e5 reads at most 512 tokens and an FTS query of hundreds of terms is slow and unfocused;
@@ -135,15 +135,33 @@ def fuse(cands: Sequence[Candidate], fusion: dict[str, Any]) -> list[tuple[int, 
     return [(ids[i], float(score[i])) for i in order]
 
 
+def date_range(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """`since`/`until` checked as ISO dates (None or "": open); InputError when bad or reversed."""
+    import datetime as dt
+
+    def check(name: str, value: str | None) -> str | None:
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat() if value and value.strip() else None
+        except (ValueError, AttributeError):
+            raise InputError(f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
+
+    low, high = check("since", since), check("until", until)
+    if low and high and low > high:
+        raise InputError(f"the date range is empty: since {low} is after until {high}")
+    return low, high
+
+
 def candidates(index: Any, question: str, *, depth: int, date: str | None = None,
                page: int | None = None, article_id: str | None = None,
-               query_vector: np.ndarray | None = None) -> list[Candidate]:
+               query_vector: np.ndarray | None = None, since: str | None = None,
+               until: str | None = None) -> list[Candidate]:
     """The union of the top `depth` dense and lexical passages, each with both scores."""
-    filtered = date is not None or page is not None or article_id is not None
-    allowed = index.store.passage_ids(date=date, page=page, article_id=article_id) if filtered else None
-    if filtered and not allowed:
+    where = {k: v for k, v in {"date": date, "page": page, "article_id": article_id, "since": since,
+                               "until": until}.items() if v is not None}
+    allowed = index.store.passage_ids(**where) if where else None
+    if where and not allowed:
         return []
-    lexical = index.store.search(question, limit=depth, date=date, page=page, article_id=article_id)
+    lexical = index.store.search(question, limit=depth, **where)
     if query_vector is None:
         query_vector = _query_vector(index.embedder, question)
     dense = index.vectors.search(query_vector, depth, ids=allowed)
@@ -227,7 +245,8 @@ def _merged(passage: Passage, score: float, ranked: Sequence[tuple[int, float]],
 def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None = None,
              page: int | None = None, article_id: str | None = None,
              fusion: dict[str, Any] | None = None,
-             query_vector: np.ndarray | None = None) -> list[Hit]:
+             query_vector: np.ndarray | None = None, since: str | None = None,
+             until: str | None = None) -> list[Hit]:
     """The `k` best passages for `question`: dense and lexical candidates fused, the top ones
     re-ranked by term coverage (fusion setting "rerank", on by default).
 
@@ -236,6 +255,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         k: number of hits.
         index: an Index; None uses `qa.store.index.default_index()`.
         date, page, article_id: restrict both sides to these passages.
+        since, until: an inclusive range of edition dates (ISO; InputError if bad or reversed).
         fusion: override the index's fusion settings (benchmarks).
         query_vector: the question's embedding when the caller already has it.
     Returns:
@@ -245,6 +265,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
         is skipped. A joined or cut passage's id names its span (not a stored passage).
     """
     text = clean_question(question)
+    since, until = date_range(since, until)
     if k <= 0:
         return []
     if index is None:
@@ -257,7 +278,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     settings = {**index.settings["fusion"], **(fusion or {})}
     depth = max(int(settings.get("depth", 50)), 2 * k)
     cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id,
-                       query_vector=query_vector)
+                       query_vector=query_vector, since=since, until=until)
     by_id = {c.id: c for c in cands}
     hits: list[Hit] = []
     chosen: list[Any] = []
@@ -376,4 +397,4 @@ def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
 
 
 __all__ = ["Candidate", "MAX_QUESTION_CHARS", "MERGE_GAP", "RERANK_DEPTH", "candidates", "clean_question",
-           "fuse", "passage_recall", "rerank", "rerank_lists", "retrieve"]
+           "date_range", "fuse", "passage_recall", "rerank", "rerank_lists", "retrieve"]

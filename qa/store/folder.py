@@ -1,5 +1,6 @@
-"""Writing an index folder safely: finished folders swapped in atomically, SQLite copied whole,
-one writer at a time (a lock file beside the folder), leftovers of killed writers removed."""
+"""The index folder on disk, safely: finished folders swapped in atomically, SQLite files checked
+before use and copied whole, one writer at a time (a lock file beside the folder), leftovers of
+killed writers removed."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
-__all__ = ["WORKDIR_PREFIX", "backup_sqlite", "checkpoint", "clean_stale", "fsync_path",
+from qa.errors import IndexFormatError
+
+__all__ = ["WORKDIR_PREFIX", "backup_sqlite", "check_sqlite_file", "checkpoint", "clean_stale", "fsync_path",
            "replace_dir", "writer_lock"]
 
 # Private working copies of loaded indexes live in the temp folder as <prefix><pid>-<random>.
@@ -129,3 +133,44 @@ def backup_sqlite(src: str, dest: Path) -> None:
     finally:
         target.close()
         source.close()
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path, *, readonly: bool, tables: set[str], version: int) -> None:
+    """Refuse, before writing anything, a file that is not a sound edition-qa store: an SQLite
+    database that passes quick_check, holds `tables` (or none yet) and has user_version `version`."""
+    fix = "delete it or rebuild the index with `edition-qa build`"
+    if not path.exists():
+        if readonly:
+            raise IndexFormatError(f"{path} does not exist; build the index with `edition-qa build`")
+        return
+    if path.is_dir():
+        raise IndexFormatError(f"{path} is a folder, not an edition-qa store file")
+    with path.open("rb") as f:
+        header = f.read(len(_SQLITE_HEADER))
+    if not header:
+        return  # an empty file is a new database to SQLite
+    if header != _SQLITE_HEADER:
+        raise IndexFormatError(f"{path} is not an edition-qa store (not an SQLite database); {fix}")
+    try:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            stored = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise IndexFormatError(f"{path} is a corrupt SQLite file ({exc}); {fix}") from exc
+    if not check or check[0] != "ok":
+        raise IndexFormatError(f"{path} is a corrupt SQLite file ({check[0] if check else '?'}); {fix}")
+    if found and not tables <= found:
+        raise IndexFormatError(f"{path} is an SQLite file but not an edition-qa store; {fix}")
+    if found and stored != version:
+        raise IndexFormatError(
+            f"{path} has store format {stored}, this version reads {version}; "
+            "rebuild the index with `edition-qa build`"
+        )

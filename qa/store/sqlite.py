@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from qa.editions.chunk import headline_text
 from qa.errors import IndexFormatError, InputError
+from qa.store.folder import check_sqlite_file
 from qa.store.lexical import MAX_SCORED_ROWS, capped_query, fts_query, query_terms, segment
 from qa.types import Article, Passage
 
@@ -38,7 +39,6 @@ DEFAULT_WEIGHTS: tuple[float, float] = (1.0, 6.0)
 # them first; encyclopedia sections open with the definition). CMRC R@1 0.884 -> 0.935 at
 # 1.1 (1.2 is worse), sample edition Chinese questions 0.95 -> 0.98.
 DEFAULT_LEAD_BOOST = 1.1
-_HEADER = b"SQLite format 3\x00"
 
 _SCHEMA = f"""
 CREATE TABLE editions (
@@ -102,7 +102,7 @@ class Store:
         self._rows: int | None = None  # passages, counted on the first search after a change
         memory = self.path == ":memory:"
         if not memory:
-            self._check_file(Path(self.path), readonly=readonly)
+            check_sqlite_file(Path(self.path), readonly=readonly, tables=_TABLES, version=SCHEMA_VERSION)
         try:
             if readonly:
                 uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
@@ -124,43 +124,6 @@ class Store:
             ) from exc
 
     # ------------------------------------------------------------------ opening
-
-    @staticmethod
-    def _check_file(path: Path, *, readonly: bool) -> None:
-        """Refuse, before writing anything, a file that is not a sound edition-qa store."""
-        fix = "delete it or rebuild the index with `edition-qa build`"
-        if not path.exists():
-            if readonly:
-                raise IndexFormatError(f"{path} does not exist; build the index with `edition-qa build`")
-            return
-        if path.is_dir():
-            raise IndexFormatError(f"{path} is a folder, not an edition-qa store file")
-        with path.open("rb") as f:
-            header = f.read(len(_HEADER))
-        if not header:
-            return  # an empty file is a new database to SQLite
-        if header != _HEADER:
-            raise IndexFormatError(f"{path} is not an edition-qa store (not an SQLite database); {fix}")
-        try:
-            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True)
-            try:
-                check = conn.execute("PRAGMA quick_check").fetchone()
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise IndexFormatError(f"{path} is a corrupt SQLite file ({exc}); {fix}") from exc
-        if not check or check[0] != "ok":
-            raise IndexFormatError(f"{path} is a corrupt SQLite file ({check[0] if check else '?'}); {fix}")
-        if tables and not _TABLES <= tables:
-            raise IndexFormatError(f"{path} is an SQLite file but not an edition-qa store; {fix}")
-        if tables and version != SCHEMA_VERSION:
-            raise IndexFormatError(
-                f"{path} has store format {version}, this version reads {SCHEMA_VERSION}; "
-                "rebuild the index with `edition-qa build`"
-            )
 
     def _affordable(self, query: str) -> str:
         """`fts_query(query)`, without its most common terms when they would cost too much."""
@@ -270,13 +233,21 @@ class Store:
 
     @staticmethod
     def _where(
-        *, date: str | None = None, page: int | None = None, article_id: str | None = None, alias: str = "a."
+        *, date: str | None = None, page: int | None = None, article_id: str | None = None, alias: str = "a.",
+        since: str | None = None, until: str | None = None,
     ) -> tuple[str, list[object]]:
-        """A WHERE clause over the articles (or editions) columns and its parameters."""
+        """A WHERE clause over the articles (or editions) columns and its parameters;
+        `since`/`until` are inclusive ISO dates (ISO dates compare as strings)."""
         clauses, args = ["1"], []
         if date is not None:
             clauses.append(f"{alias}date = ?")
             args.append(date)
+        if since is not None:
+            clauses.append(f"{alias}date >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append(f"{alias}date <= ?")
+            args.append(until)
         if page is not None:
             clauses.append(f"{alias}page = ?")
             args.append(int(page))
@@ -337,10 +308,12 @@ class Store:
         return got[0] if got else None
 
     def passage_ids(
-        self, *, date: str | None = None, page: int | None = None, article_id: str | None = None
+        self, *, date: str | None = None, page: int | None = None, article_id: str | None = None,
+        since: str | None = None, until: str | None = None,
     ) -> list[int]:
-        """Ids of the passages matching the filters (all when none), in printed order."""
-        where, args = self._where(date=date, page=page, article_id=article_id)
+        """Ids of the passages matching the filters (all when none), in printed order;
+        `since`/`until`: an inclusive range of edition dates."""
+        where, args = self._where(date=date, page=page, article_id=article_id, since=since, until=until)
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where} "
@@ -369,11 +342,13 @@ class Store:
         article_id: str | None = None,
         weights: Sequence[float] | None = None,
         lead_boost: float | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> list[tuple[int, float]]:
         """Lexical search: (passage id, score) best first; score is -bm25, higher is better.
 
         `query` is a question in plain text (never FTS5 syntax); filters restrict the
-        passages searched. `weights` overrides the store's bm25 column weights and
+        passages searched (`since`/`until`: an inclusive range of edition dates). `weights` overrides the store's bm25 column weights and
         `lead_boost` its factor for an article's first passage.
         """
         w = tuple(float(x) for x in (weights if weights is not None else self.weights))
@@ -383,7 +358,7 @@ class Store:
         match = self._affordable(query)
         if not match or limit <= 0:
             return []
-        where, args = self._where(date=date, page=page, article_id=article_id)
+        where, args = self._where(date=date, page=page, article_id=article_id, since=since, until=until)
         sql = (
             "SELECT f.rowid, bm25(passages_fts, ?, ?) * (CASE WHEN p.start = 0 THEN ? ELSE 1.0 END) AS s "
             "FROM passages_fts f "

@@ -217,3 +217,29 @@ def test_sample_follow_up_with_a_pronoun(sample_index) -> None:
     assert not second.no_answer and second.short_answer == "2020 年 8 月"
     assert second.citations[0].article.title.startswith("美国馆")
     _check_invariants(second)
+
+
+def test_date_range_restricts_what_is_read_and_cited(hash_embedder) -> None:
+    from qa.errors import InputError
+    from qa.store.index import Index
+
+    articles = [Article(id=f"green-{d}", date=d, page=1, headline=f"小镇 {d}", body=BODIES["green"])
+                for d in ("2020-11-14", "2020-11-20", "2020-12-01")]
+    index = Index.from_articles(articles, model=hash_embedder, progress=False)
+    try:
+        reader = StubReader({r"3\.32": 4.0})
+        for since, until, dates in (("2020-11-15", "2020-11-30", {"2020-11-20"}),
+                                    ("2020-11-20", None, {"2020-11-20", "2020-12-01"}),
+                                    (None, "2020-11-14", {"2020-11-14"})):
+            answer = ask("义乌绿色动力小镇的规划面积是多少？", index=index, reader=reader,
+                         since=since, until=until)
+            _check_invariants(answer)
+            assert answer.short_answer == "3.32 平方公里"
+            assert {c.article.date for c in answer.citations} <= dates
+            assert {h.article.date for h in answer.hits} == dates
+        empty = ask("义乌绿色动力小镇的规划面积是多少？", index=index, reader=reader, since="2021-01-01")
+        assert empty.no_answer and not empty.citations and not empty.hits
+        with pytest.raises(InputError, match="date range is empty"):
+            ask("规划面积？", index=index, reader=reader, since="2020-12-01", until="2020-11-01")
+    finally:
+        index.close()

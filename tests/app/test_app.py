@@ -41,9 +41,10 @@ class FakeAsk:
         self.calls = []
         self.lock = threading.Lock()
 
-    def __call__(self, question, *, index, history, date, page):
+    def __call__(self, question, *, index, history, date, page, since=None, until=None):
         with self.lock:
-            self.calls.append({"question": question, "history": list(history), "date": date, "page": page})
+            self.calls.append({"question": question, "history": list(history), "date": date, "page": page,
+                               "since": since, "until": until})
         if "boom" in question:
             raise RuntimeError("internal failure")
         if "empty" in question:
@@ -125,8 +126,11 @@ def test_respond_passes_filters_and_fills_panels(fake_ask):
     assert "qa-span" in source and "2020年义乌国际半程马拉松今日开跑" in source
     ui.respond(FakeIndex(), "植物园？", ui.ALL, ui.ALL, session)
     assert fake_ask.calls[-1]["date"] is None and fake_ask.calls[-1]["page"] is None
+    assert fake_ask.calls[-1]["since"] is None and fake_ask.calls[-1]["until"] is None
+    ui.respond(FakeIndex(), "植物园？", ui.ALL, ui.ALL, session, since="2020-11-01", until="")
+    assert (fake_ask.calls[-1]["since"], fake_ask.calls[-1]["until"]) == ("2020-11-01", None)
     messages, session, *_ = ui.respond(FakeIndex(), "", ui.ALL, ui.ALL, session)
-    assert len(messages) == 5 and "Please type" in messages[-1]["content"]
+    assert len(messages) == 7 and "Please type" in messages[-1]["content"]
 
 
 def test_sample_questions_or_fallback(monkeypatch, tmp_path):
@@ -155,6 +159,9 @@ def test_api_ask_endpoint(fake_app, fake_ask):
     cite = result["citations"][0]
     assert cite["headline"] == "2020年义乌国际半程马拉松今日开跑" and cite["page"] == 1
     assert cite["extract"][cite["highlight"][0]:cite["highlight"][1]] == "4公里"
+    assert (fake_ask.calls[-1]["since"], fake_ask.calls[-1]["until"]) == (None, None)
+    client.predict("植物园？", [], "", 0, "2020-11-01", "2020-11-30", api_name="/ask")
+    assert (fake_ask.calls[-1]["since"], fake_ask.calls[-1]["until"]) == ("2020-11-01", "2020-11-30")
     follow = client.predict("参赛人数呢？", ["新增的植物园赛道有多长？"], "", 0, api_name="/ask")
     assert follow["resolved_question"] == "马拉松 参赛人数呢？"
     assert fake_ask.calls[-1]["history"] == ["新增的植物园赛道有多长？"]

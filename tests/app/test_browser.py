@@ -146,7 +146,7 @@ class EvilIndex:
         return [self.article]
 
 
-def evil_ask(question, *, index, history, date, page):
+def evil_ask(question, *, index, history, date, page, since=None, until=None):
     body = EvilIndex.article.body
     extract = body[4:body.index("。", 4) + 1]
     k = extract.index("4公里")

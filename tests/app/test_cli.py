@@ -219,3 +219,22 @@ def test_add_editions_remove(capsys, tmp_path, archive_cli):
 def test_editions_of_a_missing_index_is_one_line(capsys, tmp_path):
     code, out, err = run(capsys, "editions", "--index", str(tmp_path / "none"))
     assert code == 1 and out == "" and err.count("\n") == 1 and "No index at" in err
+
+
+def test_search_date_range(capsys, tmp_path, archive_cli):
+    import shutil
+
+    from qa.paths import sample_editions
+
+    sample = sample_editions()[0].path
+    for date in ("2020-11-15", "2020-11-20", "2020-12-01"):
+        shutil.copyfile(sample, tmp_path / f"edition-{date}-p01.txt")
+    index = str(tmp_path / "idx")
+    assert run(capsys, "--quiet", "add", str(tmp_path), "--index", index)[0] == 0
+    code, out, err = run(capsys, "search", "美国馆的面积", "--k", "20", "--index", index, "--json",
+                         "--since", "2020-11-16", "--until", "2020-11-30")
+    assert code == 0 and err == ""
+    assert {r["date"] for r in json.loads(out)} == {"2020-11-20"}
+    code, out, err = run(capsys, "search", "美国馆", "--index", index, "--since", "2020-12-02", "--until", "2020-11-01")
+    assert code == 1 and out == "" and err == ("edition-qa: error: the date range is empty: since 2020-12-02 "
+                                               "is after until 2020-11-01\n")

@@ -199,3 +199,57 @@ def test_given_query_vector_is_used(hash_index, hash_embedder):
     assert retrieve(q, k=3, index=hash_index, query_vector=vec) == a
     other = hash_embedder.embed_queries(["马拉松"])[0]
     assert [h.dense for h in retrieve(q, k=3, index=hash_index, query_vector=other)] != [h.dense for h in a]
+
+
+@pytest.fixture(scope="module")
+def dated_index():
+    """The sample page three times: 2020-11-14 p1, 2020-11-15 p2, 2020-12-01 p1 (hash embedder)."""
+    from conftest import HashEmbedder
+
+    from qa.paths import EditionFile
+
+    path = sample_editions()[0].path
+    files = [EditionFile(path, d, p) for d, p in (("2020-11-14", 1), ("2020-11-15", 2), ("2020-12-01", 1))]
+    index = Index.build(files, model=HashEmbedder(), progress=False)
+    yield index
+    index.close()
+
+
+@pytest.mark.parametrize("since, until, dates", [
+    (None, None, {"2020-11-14", "2020-11-15", "2020-12-01"}),
+    ("2020-11-15", None, {"2020-11-15", "2020-12-01"}),
+    (None, "2020-11-15", {"2020-11-14", "2020-11-15"}),
+    ("2020-11-15", "2020-11-30", {"2020-11-15"}),
+    ("2020-11-14", "2020-11-14", {"2020-11-14"}),
+])
+def test_date_range_restricts_every_hit(dated_index, since, until, dates):
+    hits = retrieve("义乌绿色动力小镇的规划面积", k=30, index=dated_index, since=since, until=until)
+    assert {h.article.date for h in hits} == dates
+
+
+def test_date_range_restricts_both_candidate_lists(dated_index):
+    from qa.search.retrieve import candidates
+
+    in_range = set(dated_index.store.passage_ids(since="2020-11-15", until="2020-11-30"))
+    assert in_range and in_range == set(dated_index.store.passage_ids(date="2020-11-15"))
+    # depth covers every passage: unfiltered, the lexical and dense lists reach other dates
+    everything = candidates(dated_index, "美国馆的面积", depth=200)
+    assert {c.id for c in everything} - in_range
+    cands = candidates(dated_index, "美国馆的面积", depth=200, since="2020-11-15", until="2020-11-30")
+    assert {c.id for c in cands} <= in_range
+    assert any(c.dense_rank is not None for c in cands) and any(c.lexical_rank is not None for c in cands)
+    lexical = dated_index.store.search("美国馆的面积", limit=200, since="2020-11-15", until="2020-11-30")
+    assert lexical and {pid for pid, _ in lexical} <= in_range
+    assert retrieve("美国馆", index=dated_index, since="2021-01-01") == []
+
+
+@pytest.mark.parametrize("since, until, message", [
+    ("2020-13-01", None, "since must be a date"),
+    (None, "yesterday", "until must be a date"),
+    ("2020-12-01", "2020-11-01", "the date range is empty"),
+])
+def test_bad_date_range_is_refused(dated_index, since, until, message):
+    from qa.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        retrieve("美国馆", index=dated_index, since=since, until=until)
