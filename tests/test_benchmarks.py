@@ -148,3 +148,53 @@ def test_bench_calibrate_hides_the_answers_of_every_second_paragraph(embedder):
     assert false_no_answer(t) <= 0.2 and 1 - bounded["answered_when_indexed"] == pytest.approx(false_no_answer(t))
     assert t == 0.95 or false_no_answer(round(t + 0.01, 2)) > 0.2
     assert bounded["criterion"] == "false no-answer at most 0.2"
+
+
+def test_logistic_many_recovers_the_weights_behind_the_labels() -> None:
+    from qa.benchmarks import _logistic_many
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20000, 2)) * [3.0, 0.5] + [1.0, 0.0]
+    p = 1 / (1 + np.exp(-(x @ [0.8, -2.0] - 0.5)))
+    y = (rng.random(20000) < p).astype(float)
+    weights, bias = _logistic_many(x, y)
+    assert weights == pytest.approx([0.8, -2.0], rel=0.1) and bias == pytest.approx(-0.5, rel=0.1)
+    (alone,), _ = _logistic_many(x[:, :1], y)
+    assert alone > 0
+
+
+def test_noise_questions_come_from_the_file_and_repeat_with_the_seed() -> None:
+    from qa.benchmarks import noise_questions, squad_paragraphs
+
+    made = noise_questions(DATA / "tiny_squad.json", 9)
+    assert len(made) == 9 and made == noise_questions(DATA / "tiny_squad.json", 9)
+    asked = {q.question for _, qs in squad_paragraphs(DATA / "tiny_squad.json") for q in qs}
+    assert sum(q in asked for q in made) == 3
+    assert made != noise_questions(DATA / "tiny_squad.json", 9, seed=8)
+
+
+@pytest.mark.slow
+def test_bench_calibrate_weighs_features_and_counts_noise_as_unanswerable(embedder):
+    from qa.answer import ANSWER_FEATURES
+    from qa.benchmarks import bench_calibrate
+
+    report = bench_calibrate(DATA / "tiny_squad.json", model=embedder, noise_from=DATA / "tiny_squad.json",
+                             noise=6, features=ANSWER_FEATURES, progress=False)
+    assert set(report["weights"]) == set(ANSWER_FEATURES) and "scale" not in report
+    assert report["noise_questions"] == 6 and report["questions"] == 18
+    assert report["answerable"] < 12 and 0.01 <= report["threshold"] <= 0.95
+    with pytest.raises(InputError, match="unknown calibration feature"):
+        bench_calibrate(DATA / "tiny_squad.json", model=embedder, features=("colour",), progress=False)
+
+
+def test_altered_number_changes_a_printed_number_to_one_the_paragraph_lacks() -> None:
+    from qa.benchmarks import altered_number
+
+    body = "2016年，美国馆建成，面积950平方米；2017年扩建。"
+    changed = altered_number("2016年美国馆的面积是多少？", body)
+    assert changed is not None and changed != "2016年美国馆的面积是多少？"
+    year = changed[:4]
+    assert changed == year + "年美国馆的面积是多少？" and year not in body and 2007 <= int(year) <= 2025
+    assert altered_number("2016年美国馆的面积是多少？", body) == changed  # repeatable
+    assert altered_number("美国馆的面积是多少？", body) is None  # no number
+    assert altered_number("1999年美国馆的面积是多少？", body) is None  # a number the paragraph lacks stays
