@@ -9,8 +9,9 @@ passage. Then:
   previous answer cited gets PREFERRED_BONUS, so a follow-up stays on its topic;
 - the first citation is the sentence(s) of the article holding that span, highlight = the span;
   up to two more citations come from the best spans of other passages, never overlapping;
-- confidence = sigmoid(scale x best margin + bias), fitted on dev data (`edition-qa bench calibrate`, stored
-  in reader.json); below the threshold stored with it the answer is no_answer, the short
+- confidence = sigmoid(bias + weights . answer_features(...)) (the best margin, retrieval scores of
+  its passage, question numbers its article lacks), fitted on dev data (`edition-qa bench calibrate`,
+  stored in reader.json); below the threshold stored with it the answer is no_answer, the short
   answer is empty and the citations are related reading without highlight;
 - the hits are re-ordered by what the reader found (passages read, best-ranked span first, then
   the rest in retrieval order).
