@@ -9,8 +9,9 @@ passage. Then:
   previous answer cited gets PREFERRED_BONUS, so a follow-up stays on its topic;
 - the first citation is the sentence(s) of the article holding that span, highlight = the span;
   up to two more citations come from the best spans of other passages, never overlapping;
-- confidence = sigmoid(scale x best margin + bias), fitted on dev data (`edition-qa bench calibrate`, stored
-  in reader.json); below the threshold stored with it the answer is no_answer, the short
+- confidence = sigmoid(bias + weights . answer_features(...)) (the best margin, retrieval scores of
+  its passage, question numbers its article lacks), fitted on dev data (`edition-qa bench calibrate`,
+  stored in reader.json); below the threshold stored with it the answer is no_answer, the short
   answer is empty and the citations are related reading without highlight;
 - the hits are re-ordered by what the reader found (passages read, best-ranked span first, then
   the rest in retrieval order).
@@ -20,16 +21,18 @@ Every word of an Answer is a substring of the edition.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from qa.answers.followup import HistoryItem, previous_articles, resolve_question
 from qa.errors import QuestionError
 from qa.models.reader import Reading, Span, get_reader
-from qa.text import split_sentences
+from qa.text import normalize, question_terms, split_sentences
 from qa.types import Answer, Article, Citation, Hit
 
-__all__ = ["ask", "warm", "cut_question", "no_answer_settings", "read_hits", "MAX_QUESTION_CHARS", "READ_K"]
+__all__ = ["ask", "warm", "answer_features", "confidence_from", "cut_question", "no_answer_settings", "read_hits",
+           "ANSWER_FEATURES", "MAX_QUESTION_CHARS", "READ_K"]
 
 # A question longer than this is cut (the UI says so); retrieval and the reader cut further.
 MAX_QUESTION_CHARS = 1000
@@ -52,13 +55,60 @@ def cut_question(question: object) -> str:
     return text[:MAX_QUESTION_CHARS].strip()
 
 
-def no_answer_settings(reader: Any) -> dict[str, float]:
-    """The reader's calibration: confidence = sigmoid(scale x margin + bias), answered above threshold."""
+def no_answer_settings(reader: Any) -> dict[str, Any]:
+    """The reader's calibration: confidence = sigmoid(bias + weights . features), or sigmoid(scale x
+    margin + bias) without weights; answered above threshold."""
     return {**_DEFAULT_CALIBRATION, **(reader.config.get("no_answer") or {})}
 
 
 def confidence_of(margin: float, calibration: dict[str, float]) -> float:
     z = calibration["scale"] * margin + calibration["bias"]
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+# What the no-answer calibrator may weigh (`edition-qa bench calibrate` fits a weight for each).
+ANSWER_FEATURES = ("margin", "runner_up", "null", "dense", "fused", "terms_passage", "terms_article",
+                   "numbers_missing")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def answer_features(question: str, hits: Sequence[Hit], readings: Sequence[Reading],
+                    bonus: Sequence[float] | None = None) -> dict[str, float]:
+    """What the pipeline knows about how well `question` is answered by the passages read:
+    the best margin (with any follow-up bonus) and the best margin of the other passages, the
+    no-answer score, dense and fused retrieval scores of the best passage, the share of the
+    question's terms in that passage and in its article, the share of its numbers (years,
+    amounts) its article lacks."""
+    bonus = bonus or [0.0] * len(hits)
+    margins = [(r.margin + bonus[r.passage], r) for r in readings if r.spans or r.best is not None]
+    if not margins:
+        return {name: 0.0 for name in ANSWER_FEATURES} | {"margin": -50.0, "runner_up": -50.0}
+    margins.sort(key=lambda m: -m[0])
+    best, reading = margins[0]
+    hit = hits[reading.passage]
+    passage = normalize(_passage_text(hit))
+    article = normalize(" ".join([hit.article.title, hit.article.body]))
+    terms = question_terms(question)
+    numbers = set(_NUMBER.findall(normalize(question)))
+    return {
+        "margin": best,
+        "runner_up": margins[1][0] if len(margins) > 1 else -50.0,
+        "null": reading.null,
+        "dense": hit.dense if hit.dense is not None else 0.0,
+        "fused": hit.score,
+        "terms_passage": sum(t in passage for t in terms) / len(terms) if terms else 0.0,
+        "terms_article": sum(t in article for t in terms) / len(terms) if terms else 0.0,
+        "numbers_missing": sum(n not in article for n in numbers) / len(numbers) if numbers else 0.0,
+    }
+
+
+def confidence_from(features: dict[str, float], calibration: dict[str, Any]) -> float:
+    """The calibrated probability that an answer is there: a logistic model over the features
+    when the calibration has weights, else over the best margin alone."""
+    weights = calibration.get("weights")
+    if not weights:
+        return confidence_of(features["margin"], calibration)
+    z = calibration.get("bias", 0.0) + sum(w * features[name] for name, w in weights.items())
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
@@ -166,9 +216,10 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
     calibration = no_answer_settings(reader)
     best = ranked[0]
-    # how sure the reader is that an answer is there: the best margin, before the length prior
-    margin = max(r.margin + _bonus(read[r.passage], preferred) for r in readings)
-    confidence = round(confidence_of(margin, calibration), 4)
+    # how sure the reader is that an answer is there: the best margin (before the length prior)
+    # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
+    features = answer_features(resolved, read, readings, [_bonus(h, preferred) for h in read])
+    confidence = round(confidence_from(features, calibration), 4)
     no_answer = confidence < calibration["threshold"]
     citations: list[Citation] = []
     used: set[int] = set()

@@ -66,19 +66,21 @@ def cmd_bench_length_prior(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_calibrate(args: argparse.Namespace) -> int:
-    from qa.evaluation.benchmarks import bench_calibrate
+    from qa.evaluation.calibration import bench_calibrate
 
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else None
     report = bench_calibrate(args.file, limit=args.limit, max_false_no_answer=args.max_false_no_answer,
-                             progress=not args.quiet)
-    margins, labels = report.pop("margins"), report.pop("labels")
+                             noise_from=args.noise_from, noise=args.noise, altered_numbers=args.altered_numbers,
+                             features=features, progress=not args.quiet)
+    margins, labels, rows = report.pop("margins"), report.pop("labels"), report.pop("rows")
     for key, value in report.items():
         print(f"{key:<28} {value}")
     if args.json:
-        write_json(args.json, {**report, "margins": margins, "labels": labels})
+        write_json(args.json, {**report, "margins": margins, "labels": labels, "rows": rows})
     if args.write:
-        path = update_config({
-            "no_answer": {k: report[k] for k in ("scale", "bias", "threshold")},
-            "no_answer_fit": {k: v for k, v in report.items() if k not in ("scale", "bias", "threshold")}})
+        fitted = ("scale", "weights", "bias", "threshold")
+        path = update_config({"no_answer": {k: report[k] for k in fitted if k in report},
+                              "no_answer_fit": {k: v for k, v in report.items() if k not in fitted}})
         print(f"written to {path}")
     return 0
 
@@ -195,6 +197,13 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--max-false-no-answer", type=float, metavar="RATE",
                    help="threshold: the highest that answers all but RATE of the indexed questions "
                         "(default: the best balanced accuracy)")
+    b.add_argument("--noise-from", metavar="FILE",
+                   help="also ask noise questions made from this SQuAD-format file (e.g. CMRC train)")
+    b.add_argument("--noise", type=int, default=300, help="how many noise questions (with --noise-from)")
+    b.add_argument("--altered-numbers", action="store_true",
+                   help="also ask each indexed question holding a number with that number changed")
+    b.add_argument("--features", metavar="NAMES",
+                   help="comma-separated features to weigh (default: margin; see qa.answers.ask.ANSWER_FEATURES)")
     b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
     b.add_argument("--json", metavar="OUT", help="also write every question's best margin and label")
     b.set_defaults(func=cmd_bench_calibrate)

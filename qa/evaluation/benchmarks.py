@@ -1,8 +1,7 @@
 """Benchmarks over a SQuAD-format file (e.g. CMRC 2018 dev), each paragraph an article titled by
 its document: `edition-qa bench squad` (answers end to end), `bench reader` (the reader alone,
-gold paragraph given), `bench length-prior` (the reader's span length prior), `bench calibrate`
-(the no-answer calibration), `bench retrieval` (the fusion methods compared) and `bench rerank`
-(the re-ranker fitted and cross-validated)."""
+gold paragraph given), `bench length-prior` (the reader's span length prior), `bench retrieval` (the fusion methods compared) and `bench rerank`
+(the re-ranker fitted and cross-validated). `bench calibrate` is in `qa.evaluation.calibration`."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from qa.search.rerank import WEIGHTS, cross_validate, fit, recall
 from qa.squad import read_squad
 from qa.types import Article, stable_hash
 
-__all__ = ["METHODS", "bench_calibrate", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval",
+__all__ = ["METHODS", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval",
            "bench_squad", "load_squad", "squad_paragraphs"]
 
 # A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
@@ -251,96 +250,3 @@ def bench_length_prior(path: str | os.PathLike, *, limit: int | None = None, pro
     chosen = max(table, key=lambda row: row["fit_em"] + row["fit_f1"])
     return {"weight": chosen["weight"], "fit_questions": len(halves["fit"]),
             "check_questions": len(halves["check"]), "chosen": chosen, "table": table}
-
-
-def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, model: Any = None,
-                    max_false_no_answer: float | None = None, progress: bool = True) -> dict[str, Any]:
-    """Fit the no-answer calibration on a SQuAD-format file (e.g. CMRC 2018 dev).
-
-    Every second paragraph is indexed without the sentences that hold any of its questions'
-    answers, so those questions find their topic but no answer (the hard case: "the edition
-    covers it but does not say"); a paragraph left empty by that is left out. Each question is
-    retrieved and read as `ask` does; the best margin read is fitted by logistic regression to
-    "the answer is indexed". The threshold on the resulting confidence is the one with the best
-    balanced accuracy or, with `max_false_no_answer`, the highest one that turns at most that
-    share of the indexed questions into no-answer. Returns scale, bias, threshold and the
-    figures behind them.
-    """
-    from dataclasses import replace
-
-    import numpy as np
-
-    from qa.answers.ask import READ_K, read_hits
-    from qa.models.reader import get_reader
-    from qa.search.retrieve import retrieve
-    from qa.store.index import DEFAULT_MODEL, Index
-    from qa.text import split_sentences
-
-    paragraphs = squad_paragraphs(path)
-    kept = []
-    for i, (article, questions) in enumerate(paragraphs):
-        if i % 2 == 0:
-            kept.append(article)
-            continue
-        golds = [g for q in questions for g in q.answers]
-        body = "".join(article.body[a:b] for a, b in split_sentences(article.body)
-                       if not any(g in article.body[a:b] for g in golds))
-        if body.strip() and not any(g in body for g in golds):
-            kept.append(replace(article, body=body))
-    asked = [(q, i % 2 == 0) for i, (_, qs) in enumerate(paragraphs) for q in qs if q.answerable]
-    if limit:
-        step = max(len(asked) // limit, 1)
-        asked = asked[::step][:limit]
-    index = Index.from_articles(kept, model=model or DEFAULT_MODEL, progress=progress)
-    reader = get_reader()
-    margins, labels = [], []
-    try:
-        for q, indexed in progress_bar(asked, progress, "calibrate"):
-            readings = read_hits(q.question, retrieve(q.question, k=max(k, READ_K), index=index), reader)
-            margins.append(max((r.margin for r in readings), default=-50.0))
-            labels.append(1.0 if indexed else 0.0)
-    finally:
-        index.close()
-    x, y = np.array(margins), np.array(labels)
-    if y.min() == y.max():
-        raise InputError("calibration needs questions with and without their paragraph indexed")
-    scale, bias = _logistic(x, y)
-    conf = 1.0 / (1.0 + np.exp(-(scale * x + bias)))
-    grid = np.round(np.arange(0.01, 0.951, 0.01), 2)
-
-    def balanced(t: float) -> float:
-        return float(0.5 * ((conf[y == 1] >= t).mean() + (conf[y == 0] < t).mean()))
-
-    if max_false_no_answer is None:
-        t = float(max(grid, key=balanced))
-    else:  # the highest threshold that still answers all but that share of the answerable questions
-        allowed = [float(v) for v in grid if (conf[y == 1] < v).mean() <= max_false_no_answer]
-        t = max(allowed) if allowed else float(grid[0])
-    return {"scale": round(scale, 5), "bias": round(bias, 5), "threshold": t,
-            "criterion": ("best balanced accuracy" if max_false_no_answer is None
-                          else f"false no-answer at most {max_false_no_answer}"),
-            "balanced_accuracy": round(balanced(t), 4),
-            "answered_when_indexed": round(float((conf[y == 1] >= t).mean()), 4),
-            "no_answer_when_not_indexed": round(float((conf[y == 0] < t).mean()), 4),
-            "questions": len(y), "answerable": int(y.sum()),
-            "margins": [round(float(v), 3) for v in x], "labels": [int(v) for v in y]}
-
-
-def _logistic(x: Any, y: Any, *, steps: int = 100) -> tuple[float, float]:
-    """p = sigmoid(a x + b) fitted by log loss: Newton's method on standardized x, from p = 0.5,
-    with a small ridge on the slope so that separable data stays finite."""
-    import numpy as np
-
-    mu, sd = float(x.mean()), float(x.std()) or 1.0
-    z = (x - mu) / sd
-    a, b = 0.0, 0.0
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -50, 50)))
-        g = np.array([((p - y) * z).sum() + 1e-2 * a, (p - y).sum()])
-        w = np.maximum(p * (1 - p), 1e-9)
-        h = np.array([[(w * z * z).sum() + 1e-2, (w * z).sum()], [(w * z).sum(), w.sum() + 1e-9]])
-        da, db = np.linalg.solve(h, g)
-        a, b = a - da, b - db
-        if abs(da) + abs(db) < 1e-9:
-            break
-    return float(a / sd), float(b - a * mu / sd)

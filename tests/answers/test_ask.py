@@ -111,6 +111,42 @@ def test_below_the_threshold_the_answer_is_no_answer_with_related_reading(small_
     assert answer.confidence == pytest.approx(1 / (1 + 2.718281828459045 ** 3.0), abs=1e-4)
 
 
+def test_answer_features_describe_the_passage_of_the_best_margin(small_index) -> None:
+    from qa.answers.ask import ANSWER_FEATURES, answer_features
+    from qa.search.retrieve import retrieve
+
+    hits = retrieve("2020年义乌国际半程马拉松有多少人参与？", k=READ_K, index=small_index)
+    readings = StubReader({"10000": 6.0}).read("q", [h.passage.text for h in hits])
+    race = next(i for i, h in enumerate(hits) if h.article.id == "race")
+    found = answer_features("2020年义乌国际半程马拉松有多少人参与？", hits, readings)
+    assert set(found) == set(ANSWER_FEATURES)
+    assert found["margin"] == 6.0 and found["runner_up"] < 6.0
+    assert found["fused"] == hits[race].score and found["numbers_missing"] == 0.0
+    assert 0.0 < found["terms_passage"] <= found["terms_article"] <= 1.0
+    # a year the article does not print counts against the answer; a follow-up bonus lifts the margin
+    other_year = answer_features("2019年义乌国际半程马拉松有多少人参与？", hits, readings,
+                                 [1.0 if i == race else 0.0 for i in range(len(hits))])
+    assert other_year["numbers_missing"] == 1.0 and other_year["margin"] == 7.0
+
+
+def test_a_calibration_with_weights_weighs_every_feature(small_index) -> None:
+    from qa.answers.ask import confidence_from
+
+    question = "2019年义乌国际半程马拉松有多少人参与？"
+    plain = StubReader({"10000": 6.0})
+    assert not ask(question, index=small_index, reader=plain).no_answer
+    weighted = StubReader({"10000": 6.0})
+    weighted.config = {"no_answer": {"weights": {"margin": 1.0, "numbers_missing": -8.0}, "bias": 0.0,
+                                     "threshold": 0.5}}
+    answer = ask(question, index=small_index, reader=weighted)
+    _check_invariants(answer)
+    assert answer.no_answer and answer.confidence == pytest.approx(1 / (1 + 2.718281828459045 ** 2.0), abs=1e-4)
+    features = {"margin": 2.0, "numbers_missing": 0.5}
+    assert confidence_from(features, {"scale": 2.0, "bias": -1.0}) == pytest.approx(1 / (1 + 2.718281828459045 ** -3))
+    assert confidence_from(features, {"weights": {"margin": 2.0, "numbers_missing": -2.0}, "bias": -1.0}) == \
+        pytest.approx(1 / (1 + 2.718281828459045 ** -2))
+
+
 def test_no_span_at_all_is_no_answer(small_index) -> None:
     class Silent(StubReader):
         def read(self, question, passages, *, top=3):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qa.errors import InputError
@@ -135,26 +134,3 @@ def test_bench_length_prior_chooses_on_even_paragraphs_and_checks_on_odd():
     (row,) = [row for row in table if row["weight"] == reader["length_prior"]]
     n_fit, n_check = report["fit_questions"], report["check_questions"]
     assert (row["fit_em"] * n_fit + row["check_em"] * n_check) / 12 == pytest.approx(reader["em"], abs=0.05)
-
-
-@pytest.mark.slow
-def test_bench_calibrate_hides_the_answers_of_every_second_paragraph(embedder):
-    from qa.evaluation.benchmarks import bench_calibrate
-
-    report = bench_calibrate(DATA / "tiny_squad.json", model=embedder, progress=False)
-    assert report["questions"] == 12 and 0 < report["answerable"] < 12
-    assert 0.01 <= report["threshold"] <= 0.95 and report["scale"] > 0  # a larger margin means answerable
-    assert 0.5 <= report["balanced_accuracy"] <= 1.0
-
-    # with a bound on false no-answers: the highest threshold of the grid that keeps to it
-    bounded = bench_calibrate(DATA / "tiny_squad.json", model=embedder, max_false_no_answer=0.2, progress=False)
-    margins, labels = np.array(bounded["margins"]), np.array(bounded["labels"])
-    conf = 1 / (1 + np.exp(-(bounded["scale"] * margins + bounded["bias"])))
-
-    def false_no_answer(t: float) -> float:
-        return float((conf[labels == 1] < t).mean())
-
-    t = bounded["threshold"]
-    assert false_no_answer(t) <= 0.2 and 1 - bounded["answered_when_indexed"] == pytest.approx(false_no_answer(t))
-    assert t == 0.95 or false_no_answer(round(t + 0.01, 2)) > 0.2
-    assert bounded["criterion"] == "false no-answer at most 0.2"
