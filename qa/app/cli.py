@@ -20,11 +20,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _open_index(path: str | None, *, progress: bool):
-    from qa.store.index import Index, default_index
+    from qa.store.location import load
 
-    if path is None:
-        return default_index(progress=progress)
-    return Index.load(Path(path))
+    return load(path, progress=progress)  # a folder or a Milvus URI (qa.store.location)
 
 
 # ---- articles ---------------------------------------------------------------------------
@@ -56,6 +54,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from qa.paths import EditionFile, default_index_dir, sample_editions
     from qa.store.index import Index
+    from qa.store.location import parse_location, write_index
 
     if args.path:
         if len(args.path) > 1 and (args.date or args.page is not None):
@@ -63,10 +62,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         sources = [EditionFile(Path(p), args.date or "", args.page or 0) for p in args.path]
     else:
         sources = sample_editions()
-    target = Path(args.index) if args.index else default_index_dir()
+    target = parse_location(args.index or os.environ.get("EDITION_QA_INDEX") or default_index_dir())
     started = time.perf_counter()
     index = Index.build(sources, model=args.model, progress=not args.quiet)
-    index.save(target)
+    target = write_index(index, target, progress=not args.quiet)  # a folder, or Milvus (no token shown)
     seconds = time.perf_counter() - started
     counts = index.manifest["counts"]
     print(
@@ -171,7 +170,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.app.ui import serve
 
-    serve(host=args.host, port=args.port, index_dir=Path(args.index) if args.index else None)
+    serve(host=args.host, port=args.port, index_dir=args.index)
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from qa.store.location import copy_index, parse_location
+
+    counts = copy_index(args.src, args.dst, progress=not args.quiet)
+    print(f"copied {parse_location(args.src).display} -> {parse_location(args.dst).display}: "
+          f"{counts['editions']} edition page(s), {counts['articles']} items, {counts['passages']} passages "
+          "(vectors copied, nothing re-embedded)")
     return 0
 
 
@@ -197,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--models", metavar="DIR", help="folder of materialized embedding models (default: the user cache)"
     )
     parser.add_argument("--reader", metavar="DIR", help="a trained reader folder (default: the shipped one)")
+    parser.add_argument("--milvus-token", metavar="TOKEN",
+                        help="token of a Milvus server index (also EDITION_QA_MILVUS_TOKEN; never printed)")
+    parser.add_argument("--milvus-db", metavar="NAME", help="Milvus database (also EDITION_QA_MILVUS_DB)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("articles", help="parse an edition page and list its items")
@@ -208,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build an index from edition files (default: the sample)")
     p.add_argument("path", nargs="*")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
+    p.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default)")
     p.add_argument("--model", default="multilingual-e5-small", help="sentence-transformers model id or folder")
     p.add_argument("--date", type=_date)
     p.add_argument("--page", type=int)
@@ -217,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="hybrid passage search")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.add_argument("--date", type=_date)
     p.add_argument("--page", type=int)
     p.add_argument("--json", action="store_true")
@@ -226,17 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with cited extracts")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="interactive questions with follow-ups")
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="evaluate against a question set (default: the bundled one)")
     p.add_argument("--questions", metavar="FILE")
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--worst", type=int, default=10, help="how many missed questions to list")
     p.add_argument("--json", metavar="OUT", help="write metrics and per-question results")
@@ -247,8 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("copy", help="copy an index between folders and Milvus, without re-embedding")
+    p.add_argument("src", help="index folder or Milvus URI")
+    p.add_argument("dst", help="index folder or Milvus URI (replaced atomically)")
+    p.set_defaults(func=cmd_copy)
     return parser
 
 
@@ -259,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["EDITION_QA_MODELS"] = str(Path(args.models).expanduser().resolve())
     if args.reader:
         os.environ["EDITION_QA_READER"] = str(Path(args.reader).expanduser().resolve())
+    if args.milvus_token:
+        os.environ["EDITION_QA_MILVUS_TOKEN"] = args.milvus_token
+    if args.milvus_db:
+        os.environ["EDITION_QA_MILVUS_DB"] = args.milvus_db
     try:
         return args.func(args)
     except QAError as exc:

@@ -129,10 +129,10 @@ def _ask(question: str, *, index: Any, history: Sequence[Answer | str], date: st
 
 
 def load_index(index_dir: Path | str | None = None) -> Any:
-    """The index at `index_dir`, or the default one (built from the sample when missing)."""
-    from qa.store.index import Index, default_index
+    """The index at `index_dir` (a folder or Milvus URI), or the default one (built when missing)."""
+    from qa.store.location import load
 
-    return default_index() if index_dir is None else Index.load(Path(index_dir))
+    return load(None if index_dir is None else str(index_dir))
 
 
 def sample_questions(*, limit: int = 8) -> list[str]:
@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Chat UI over an edition index.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--index", metavar="DIR", help="index folder (default: index/default, built if missing)")
+    parser.add_argument("--index", metavar="DIR", help="index folder or Milvus URI (default: index/default, built if missing)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("qa").setLevel(logging.INFO)
