@@ -80,6 +80,8 @@ def _create(loc: Any, client: Any, name: str, manifest: dict[str, Any]) -> Conne
     vi = manifest["vector_index"]
     params = client.prepare_index_params()
     params.add_index("vector", index_type=vi["index_type"], metric_type="IP", params=vi["params"])
+    for field in ("kind", "gen", "pid", "article_id", "date", "page"):  # the filter fields
+        params.add_index(field, index_type="INVERTED")
     for field in ("body_bm25", "headline_bm25"):
         params.add_index(field, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                          params={"bm25_k1": LEXICAL["bm25_k1"], "bm25_b": LEXICAL["bm25_b"]})
@@ -275,6 +277,9 @@ class MilvusIndex:
         if dim is not None and int(dim) != int(manifest.get("dimension", -1)):
             raise IndexFormatError(f"Index {loc.display} holds {manifest.get('dimension')}-d vectors; "
                                    f"the model gives {dim}-d. {hint}")
+        state = conn.call("get_load_state", loc.collection).get("state")
+        if "Loaded" not in str(state):  # a restarted engine keeps collections released
+            conn.call("load_collection", loc.collection)
         return cls(loc, conn, manifest, model=model if model is not None else manifest["model"])
 
     # -- the Index surface -----------------------------------------------------------------

@@ -266,3 +266,45 @@ def test_unreachable_server_is_one_line(monkeypatch):
     with pytest.raises(StoreUnavailableError) as exc:
         open_index(f"http://127.0.0.1:{_free_port()}")
     assert time.monotonic() - started < 15 and "\n" not in str(exc.value)
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def test_cli_bad_uri_is_one_line(capsys):
+    from qa.app.cli import main
+
+    assert main(["--quiet", "search", "规划面积", "--index", "ftp://user:pw@host/x"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("edition-qa: error: Unknown index location scheme") and err.count("\n") == 1
+    assert "pw@" not in err
+
+
+def test_cli_copy_folder_to_milvus_and_back(hash_index, tmp_path, capsys):
+    from qa.app.cli import main
+
+    hash_index.save(tmp_path / "folder")
+    uri = f"milvus://{tmp_path}/cli.db?collection=papers"
+    assert main(["--quiet", "copy", str(tmp_path / "folder"), uri]) == 0
+    out = capsys.readouterr().out
+    assert out == (f"copied {tmp_path / 'folder'} -> milvus://{tmp_path}/cli.db?collection=papers: "
+                   "1 edition page(s), 8 items, 33 passages (vectors copied, nothing re-embedded)\n")
+    assert main(["--quiet", "copy", uri, str(tmp_path / "back")]) == 0
+    assert Index.load(tmp_path / "back").store.passage_ids() == hash_index.store.passage_ids()
+
+
+@pytest.mark.slow
+def test_cli_ask_and_search_on_milvus_match_the_folder(sample_index_dir, tmp_path, capsys):
+    from qa.app.cli import main
+
+    uri = f"milvus://{tmp_path}/sample.db"
+    assert main(["--quiet", "copy", str(sample_index_dir), uri]) == 0
+    capsys.readouterr()
+    for q in ("义乌绿色动力小镇的规划面积是多少？", "How big is the Yiwu green power town?"):
+        outputs = []
+        for where in (str(sample_index_dir), uri):
+            assert main(["--quiet", "ask", q, "--index", where]) == 0
+            outputs.append(capsys.readouterr().out)
+        assert outputs[0] == outputs[1]
+    assert main(["--quiet", "search", "规划面积", "--k", "3", "--index", uri]) == 0
+    assert "义乌绿色动力小镇通过省级命名验收" in capsys.readouterr().out
