@@ -4,7 +4,14 @@ from qa.answers.ask import ask
 from qa.answers.conversation import Conversation
 from qa.answers.followup import resolve_question
 from qa.editions.parse import load_edition, parse_page
-from qa.errors import IndexFormatError, InputError, ModelError, QAError, QuestionError, StoreUnavailableError
+from qa.errors import (
+    IndexFormatError,
+    InputError,
+    ModelError,
+    QAError,
+    QuestionError,
+    StoreUnavailableError,
+)
 from qa.models.embed import Embedder, get_embedder
 from qa.search.retrieve import retrieve
 from qa.store.index import Index, default_index

@@ -27,9 +27,22 @@ from typing import Any
 import numpy as np
 
 from qa.errors import IndexFormatError, InputError
-from qa.store.index import FORMAT_VERSION, _resolve_embedder, _same_model, merge_settings
+from qa.store.index import (
+    FORMAT_VERSION,
+    _resolve_embedder,
+    _same_model,
+    merge_settings,
+)
 from qa.store.milvus_conn import HIDDEN, MANIFEST, NEXT_GEN, Connection, milvus_client
-from qa.store.milvus_read import ARTICLE, EDITION, PASSAGE, MilvusStore, MilvusVectors, encode_terms, expr_str
+from qa.store.milvus_read import (
+    ARTICLE,
+    EDITION,
+    PASSAGE,
+    MilvusStore,
+    MilvusVectors,
+    encode_terms,
+    expr_str,
+)
 from qa.store.sqlite import DEFAULT_LEAD_BOOST, DEFAULT_WEIGHTS
 from qa.text import TOKENIZER_VERSION, tokenize
 from qa.types import Article, Passage

@@ -29,6 +29,14 @@ def _pymilvus() -> Any:
     return pymilvus
 
 
+def _client_errors() -> tuple[type[BaseException], ...]:
+    """What pymilvus raises for a failed call: its own errors, gRPC's, and socket-level ones."""
+    import grpc
+    from pymilvus.exceptions import MilvusException
+
+    return (MilvusException, grpc.RpcError, ConnectionError, TimeoutError, OSError)
+
+
 def _one_line(exc: BaseException) -> str:
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     lines = str(text).strip().splitlines()
@@ -48,7 +56,7 @@ def milvus_client(loc: Any) -> Any:
         kwargs = {"uri": loc.target, "token": loc.token, "db_name": loc.db}
     try:
         return pymilvus.MilvusClient(timeout=loc.timeout, **kwargs)
-    except Exception as exc:
+    except _client_errors() as exc:
         raise StoreUnavailableError(f"Cannot reach Milvus at {loc.display} within {loc.timeout:g} s "
                                     f"({_one_line(exc)}).") from None
 
@@ -66,9 +74,7 @@ class Connection:
         kwargs.setdefault("timeout", self.loc.timeout)
         try:
             return getattr(self.client, method)(*args, **kwargs)
-        except InputError:
-            raise
-        except Exception as exc:  # MilvusException, grpc.RpcError, ConnectionError ...
+        except _client_errors() as exc:
             raise StoreUnavailableError(f"Milvus at {self.loc.display}: {method} failed "
                                         f"({_one_line(exc)}).") from None
 

@@ -89,7 +89,7 @@ class MilvusStore:
         for r in rows:
             parts.setdefault(r["article_id"], []).append(r)
         out = []
-        for aid, rs in parts.items():
+        for rs in parts.values():
             rs.sort(key=lambda r: r["start"])
             out.append(((rs[0]["date"], rs[0]["page"], rs[0]["position"]),
                         Article.from_dict(json.loads("".join(r["text"] for r in rs)))))
