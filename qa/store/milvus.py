@@ -292,8 +292,24 @@ class MilvusIndex:
                                    f"the model gives {dim}-d. {hint}")
         state = conn.call("get_load_state", loc.collection).get("state")
         if "Loaded" not in str(state):  # a restarted engine keeps collections released
-            conn.call("load_collection", loc.collection)
-        return cls(loc, conn, manifest, model=model if model is not None else manifest["model"])
+            conn.call("load_collection", loc.collection, timeout=max(loc.timeout, 300.0))
+        index = cls(loc, conn, manifest, model=model if model is not None else manifest["model"])
+        index.warm()
+        return index
+
+    def warm(self) -> None:
+        """The searches retrieval makes, once, allowed minutes: Milvus Lite builds its in-memory
+        (BM25, scalar) indexes on the first search after a load, seconds per thousand rows."""
+        self.conn.timeout = max(self.location.timeout, 300.0)
+        try:
+            expr = self.store.visible(PASSAGE)
+            rows = self.conn.call("query", self.conn.name, filter=expr, output_fields=["body"], limit=1)
+            term = (rows[0]["body"].split() or ["zq"])[0] if rows else "zq"  # a term it holds
+            self.conn.bm25(term, expr, weights=self.store.weights, limit=110)
+            self.store.passage_ids(article_id="")
+            self.vectors.search(np.zeros(self.vectors.dim, np.float32), 1, ids=[0])
+        finally:
+            self.conn.timeout = None
 
     # -- the Index surface -----------------------------------------------------------------
 

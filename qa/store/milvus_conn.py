@@ -38,6 +38,9 @@ def _client_errors() -> tuple[type[BaseException], ...]:
 
 
 def _one_line(exc: BaseException) -> str:
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if callable(code) and callable(details):  # a grpc.RpcError: its status, not its repr
+        return f"{getattr(code(), 'name', code())}: {details()}"
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     lines = str(text).strip().splitlines()
     return lines[0][:300] if lines else type(exc).__name__
@@ -69,9 +72,10 @@ class Connection:
         self.client = client if client is not None else milvus_client(loc)
         self.name = name or loc.collection
         self.hnsw_ef: int | None = None
+        self.timeout: float | None = None  # overrides loc.timeout (warming up after a load)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", self.loc.timeout)
+        kwargs.setdefault("timeout", self.timeout or self.loc.timeout)
         try:
             return getattr(self.client, method)(*args, **kwargs)
         except _client_errors() as exc:
