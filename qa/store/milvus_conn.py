@@ -134,15 +134,10 @@ class Connection:
                         filter=expr, output_fields=["pid"], search_params=params)
         return [(int(h["entity"]["pid"]), float(h["distance"])) for h in res[0]]
 
-    def bm25(self, text: str, expr: str, *, weights: tuple[float, ...], limit: int
-             ) -> list[tuple[int, int, float]]:
-        """(passage id, start, weighted BM25 sum) from the body and headline BM25 fields."""
-        pymilvus = _pymilvus()
-        reqs = [pymilvus.AnnSearchRequest([text], field, {"metric_type": "BM25"}, limit, expr=expr)
-                for field in ("body_bm25", "headline_bm25")]
-        ranker = pymilvus.WeightedRanker(*weights, norm_score=False)
-        res = self.call("hybrid_search", self.name, reqs, ranker, limit=limit,
-                        output_fields=["pid", "start"])
-        # BM25 scores are positive; Milvus Lite reports single-field BM25 distances negated.
+    def bm25(self, text: str, expr: str, *, limit: int) -> list[tuple[int, int, float]]:
+        """(passage id, start, BM25 score) from the body BM25 field (headline terms included)."""
+        res = self.call("search", self.name, data=[text], anns_field="body_bm25", limit=limit, filter=expr,
+                        output_fields=["pid", "start"], search_params={"metric_type": "BM25"})
+        # BM25 scores are positive; Milvus Lite reports them negated, as distances.
         return [(int(h["entity"]["pid"]), int(h["entity"]["start"]), abs(float(h["distance"])))
                 for h in res[0]]

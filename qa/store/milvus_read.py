@@ -138,19 +138,19 @@ class MilvusStore:
     def search(self, query: str, *, limit: int = 50, date: str | None = None, page: int | None = None,
                article_id: str | None = None, weights: Sequence[float] | None = None,
                lead_boost: float | None = None) -> list[tuple[int, float]]:
-        """Milvus BM25 over the body and headline fields, summed with the column weights.
+        """Milvus BM25 over the passage terms plus the headline terms repeated by its weight.
 
         (passage id, score) best first; an article's first passage gets `lead_boost` as in
-        the SQLite store. A question without terms finds nothing.
+        the SQLite store. A question without terms finds nothing. The column weights are
+        written into the indexed text when the index is built, so `weights` is not used here.
         """
-        w = tuple(float(x) for x in (weights if weights is not None else self.weights))
         lead = float(self.lead_boost if lead_boost is None else lead_boost)
         text = encode_terms(query_terms(query)) if isinstance(query, str) else ""
         if not text or limit <= 0:
             return []
         expr = self.visible(PASSAGE, date=date, page=page, article_id=article_id)
         # Fetch beyond `limit`: the lead boost can lift a passage from just below the cut.
-        rows = self.conn.bm25(text, expr, weights=w, limit=int(limit) * 2 + 10)
+        rows = self.conn.bm25(text, expr, limit=int(limit) * 2 + 10)
         scored = [(int(pid), score * (lead if start == 0 else 1.0)) for pid, start, score in rows]
         scored.sort(key=lambda t: (-t[1], t[0]))
         return scored[:int(limit)]
