@@ -22,4 +22,10 @@ class ModelError(QAError):
 class IndexFormatError(QAError):
     """An index folder that is missing, corrupt, or built with other settings."""
 
-__all__ = ["QAError", "InputError", "QuestionError", "ModelError", "IndexFormatError"]
+
+class StoreUnavailableError(QAError):
+    """An index store (a Milvus server) that cannot be reached or did not answer in time."""
+
+
+__all__ = ["QAError", "InputError", "QuestionError", "ModelError", "IndexFormatError",
+           "StoreUnavailableError"]

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from qa.app.cli_archive import add_archive_parsers
 from qa.app.cli_bench import add_bench_parsers
-from qa.app.output import print_json, write_json
+from qa.app.output import iso_date, print_json, write_json
 from qa.app.render import answer_json, format_answer
 from qa.errors import QAError
 
@@ -20,11 +21,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _open_index(path: str | None, *, progress: bool):
-    from qa.store.index import Index, default_index
+    from qa.store.location import load
 
-    if path is None:
-        return default_index(progress=progress)
-    return Index.load(Path(path))
+    return load(path, progress=progress)  # a folder or a Milvus URI (qa.store.location)
 
 
 # ---- articles ---------------------------------------------------------------------------
@@ -57,6 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from qa.paths import EditionFile, default_index_dir, sample_editions
     from qa.store.folder import writer_lock
     from qa.store.index import Index
+    from qa.store.location import parse_location, write_index
 
     if args.path:
         if len(args.path) > 1 and (args.date or args.page is not None):
@@ -64,100 +64,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         sources = [EditionFile(Path(p), args.date or "", args.page or 0) for p in args.path]
     else:
         sources = sample_editions()
-    target = Path(args.index) if args.index else default_index_dir()
+    target = parse_location(args.index or os.environ.get("EDITION_QA_INDEX") or default_index_dir())
     started = time.perf_counter()
-    with writer_lock(target):  # an `add` running meanwhile waits, then adds to the new index
-        index = Index.build(sources, model=args.model, progress=not args.quiet)
-        index.save(target)
+    index = Index.build(sources, model=args.model, progress=not args.quiet)
+    if target.is_milvus:
+        shown = write_index(index, target, progress=not args.quiet)  # no token shown
+    else:
+        with writer_lock(Path(target.target)):  # an `add` running meanwhile waits, then adds to the new index
+            shown = write_index(index, target, progress=not args.quiet)
     seconds = time.perf_counter() - started
     counts = index.manifest["counts"]
     print(
-        f"built {target}: {counts['editions']} edition page(s), {counts['articles']} items, "
+        f"built {shown}: {counts['editions']} edition page(s), {counts['articles']} items, "
         f"{counts['passages']} passages in {seconds:.1f} s (model {index.manifest['model']})"
     )
-    return 0
-
-
-# ---- add / remove / editions: the index as an archive -----------------------------------
-
-
-def _index_dir(args: argparse.Namespace) -> Path:
-    from qa.paths import default_index_dir
-
-    return Path(args.index) if args.index else default_index_dir()
-
-
-def _pages(pages: Sequence[tuple[str, int]]) -> str:
-    return ", ".join(f"{d or 'undated'} p.{n}" for d, n in pages)
-
-
-def cmd_add(args: argparse.Namespace) -> int:
-    from qa.store.archive import AddOutcome, add_editions
-
-    target = _index_dir(args)
-
-    def report(o: AddOutcome) -> None:
-        name = Path(o.path).name
-        if o.status == "failed":
-            print(f"edition-qa: error: {o.error}", file=sys.stderr, flush=True)
-        elif o.status == "unchanged":
-            print(f"unchanged  {_pages(o.pages)}  {name}", flush=True)
-        else:
-            print(f"{o.status:<9}  {_pages(o.pages)}  {o.articles} items, {o.passages} passages "
-                  f"({o.embedded} embedded)  {name}", flush=True)
-
-    started = time.perf_counter()
-    result = add_editions(target, args.path, model=args.model, date=args.date, page=args.page,
-                          progress=not args.quiet, report=report)
-    seconds = time.perf_counter() - started
-    if result.saved:
-        c = result.counts
-        print(f"saved {target}: {c.get('editions', 0)} edition page(s), {c.get('articles', 0)} items, "
-              f"{c.get('passages', 0)} passages (generation {result.generation}) in {seconds:.1f} s")
-    else:
-        print(f"no changes: {target} left as it was")
-    return 1 if result.failed else 0
-
-
-def cmd_remove(args: argparse.Namespace) -> int:
-    from qa.store.archive import remove_editions
-
-    target = _index_dir(args)
-    pages = remove_editions(target, args.date, args.page)
-    which = f"{args.date} page {args.page}" if args.page is not None else args.date
-    print(f"removed {which} ({pages} page(s)) from {target}")
-    return 0
-
-
-def _page_ranges(pages: Sequence[int]) -> str:
-    """1,2,3,5 -> "1-3,5"."""
-    runs: list[list[int]] = []
-    for n in sorted(pages):
-        if runs and n == runs[-1][1] + 1:
-            runs[-1][1] = n
-        else:
-            runs.append([n, n])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def cmd_editions(args: argparse.Namespace) -> int:
-    from qa.store.archive import list_editions
-
-    target = _index_dir(args)
-    rows = list_editions(target)
-    if args.json:
-        print_json([{"date": r.date, "pages": list(r.pages), "articles": r.articles,
-                     "passages": r.passages, "added": r.added} for r in rows])
-        return 0
-    if not rows:
-        print(f"no editions in {target}")
-        return 0
-    print(f"{'date':<10}  {'pages':<10}  {'articles':>8}  {'passages':>8}  added")
-    for r in rows:
-        print(f"{r.date or 'undated':<10}  {_page_ranges(r.pages):<10}  {r.articles:>8}  "
-              f"{r.passages:>8}  {r.added}")
-    print(f"{len(rows)} date(s), {sum(len(r.pages) for r in rows)} page(s), "
-          f"{sum(r.articles for r in rows)} items, {sum(r.passages for r in rows)} passages")
     return 0
 
 
@@ -258,28 +178,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.app.ui import serve
 
-    serve(host=args.host, port=args.port, index_dir=Path(args.index) if args.index else None,
-          read_only=args.read_only)
+    serve(host=args.host, port=args.port, index_dir=args.index, read_only=args.read_only)
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from qa.store.location import copy_index, parse_location
+
+    counts = copy_index(args.src, args.dst, progress=not args.quiet)
+    print(f"copied {parse_location(args.src).display} -> {parse_location(args.dst).display}: "
+          f"{counts['editions']} edition page(s), {counts['articles']} items, {counts['passages']} passages "
+          "(vectors copied, nothing re-embedded)")
     return 0
 
 
 # ---- parser -----------------------------------------------------------------------------
 
 
-def _date(value: str) -> str:
-    import datetime as dt
-
-    try:
-        return dt.date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
-
-
 def _filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--date", type=_date, help="only this edition date")
+    p.add_argument("--date", type=iso_date, help="only this edition date")
     p.add_argument("--page", type=int, help="only this page")
-    p.add_argument("--since", type=_date, help="only editions of this date or later")
-    p.add_argument("--until", type=_date, help="only editions of this date or earlier")
+    p.add_argument("--since", type=iso_date, help="only editions of this date or later")
+    p.add_argument("--until", type=iso_date, help="only editions of this date or earlier")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -292,47 +212,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--models", metavar="DIR", help="folder of materialized embedding models (default: the user cache)"
     )
     parser.add_argument("--reader", metavar="DIR", help="a trained reader folder (default: the shipped one)")
+    parser.add_argument("--milvus-token", metavar="TOKEN",
+                        help="token of a Milvus server index (also EDITION_QA_MILVUS_TOKEN; never printed)")
+    parser.add_argument("--milvus-db", metavar="NAME", help="Milvus database (also EDITION_QA_MILVUS_DB)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("articles", help="parse an edition page and list its items")
     p.add_argument("path", nargs="?", help="edition .txt, .jsonl or .pdf (default: the bundled sample)")
-    p.add_argument("--date", type=_date)
+    p.add_argument("--date", type=iso_date)
     p.add_argument("--page", type=int)
     p.add_argument("--json", action="store_true", help="print a JSON array of articles")
     p.set_defaults(func=cmd_articles)
 
     p = sub.add_parser("build", help="build an index from edition files (default: the sample)")
     p.add_argument("path", nargs="*")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
+    p.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default)")
     p.add_argument("--model", default="multilingual-e5-small", help="sentence-transformers model id or folder")
-    p.add_argument("--date", type=_date)
+    p.add_argument("--date", type=iso_date)
     p.add_argument("--page", type=int)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("add", help="add edition files and folders to an index (created when missing)")
-    p.add_argument("path", nargs="+", help="edition files, or folders searched recursively")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
-    p.add_argument("--model", help="model of a new index (default multilingual-e5-small); "
-                   "for an existing one, the model it must have")
-    p.add_argument("--date", type=_date)
-    p.add_argument("--page", type=int)
-    p.set_defaults(func=cmd_add)
-
-    p = sub.add_parser("remove", help="remove an edition date (or one of its pages) from an index")
-    p.add_argument("--date", type=_date, required=True)
-    p.add_argument("--page", type=int)
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
-    p.set_defaults(func=cmd_remove)
-
-    p = sub.add_parser("editions", help="list the editions of an index")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_editions)
+    add_archive_parsers(sub)
 
     p = sub.add_parser("search", help="hybrid passage search")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     _filters(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -340,18 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with cited extracts")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     _filters(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="interactive questions with follow-ups")
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="evaluate against a question set (default: the bundled one)")
     p.add_argument("--questions", metavar="FILE")
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--worst", type=int, default=10, help="how many missed questions to list")
     p.add_argument("--json", metavar="OUT", help="write metrics and per-question results")
@@ -362,9 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--index", metavar="DIR")
+    p.add_argument("--index", metavar="DIR|URI")
     p.add_argument("--read-only", action="store_true", help="no adding editions from the UI or the API")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("copy", help="copy an index between folders and Milvus, without re-embedding")
+    p.add_argument("src", help="index folder or Milvus URI")
+    p.add_argument("dst", help="index folder or Milvus URI (replaced atomically)")
+    p.set_defaults(func=cmd_copy)
     return parser
 
 
@@ -375,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["EDITION_QA_MODELS"] = str(Path(args.models).expanduser().resolve())
     if args.reader:
         os.environ["EDITION_QA_READER"] = str(Path(args.reader).expanduser().resolve())
+    if args.milvus_token:
+        os.environ["EDITION_QA_MILVUS_TOKEN"] = args.milvus_token
+    if args.milvus_db:
+        os.environ["EDITION_QA_MILVUS_DB"] = args.milvus_db
     try:
         return args.func(args)
     except QAError as exc:

@@ -29,7 +29,8 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
     from qa.evaluation.benchmarks import bench_squad
     from qa.evaluation.evaluate import format_report
 
-    report = bench_squad(Path(args.file), limit=args.limit, k=args.k, progress=not args.quiet)
+    report = bench_squad(Path(args.file), limit=args.limit, k=args.k, progress=not args.quiet,
+                         index_uri=args.index_uri)
     print(format_report(report, worst=args.worst))
     if args.json:
         write_json(args.json, report.to_dict())
@@ -177,6 +178,7 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--k", type=int, default=5)
     b.add_argument("--worst", type=int, default=10)
     b.add_argument("--json", metavar="OUT")
+    b.add_argument("--index-uri", metavar="URI", help="write the index there (e.g. milvus:///tmp/b.db) and ask through it")
     b.set_defaults(func=cmd_bench_squad)
     b = bench.add_parser("reader", help="the reader alone, gold paragraph given: official CMRC EM/F1")
     b.add_argument("file")

@@ -19,6 +19,27 @@ from qa.types import Answer, Article, Citation, Hit
 
 MAX_QUESTION_CHARS = 1000
 SOURCE_MARK_ID = "qa-source-mark"  # the source panel scrolls this element into view
+# The styles of the classes used below (the UI passes them to Gradio's launch).
+CSS = """
+.qa-answer p { margin: 0.25em 0; }
+.qa-short { font-weight: 600; font-size: 1.1em; }
+.qa-resolved, .qa-note, .qa-confidence, .qa-notice { font-size: 0.88em; opacity: 0.8; }
+.qa-none { font-weight: 600; }
+.qa-cites { margin: 0.3em 0 0.2em 0; padding-left: 1.4em; }
+.qa-cites blockquote.qa-extract { margin: 0.2em 0; padding: 0.2em 0.6em; border-left: 3px solid #d0a000; }
+.qa-cite { font-size: 0.86em; opacity: 0.85; }
+.qa-cites li { cursor: pointer; }
+.qa-meta { opacity: 0.8; }
+mark { background: #ffe066; color: inherit; padding: 0 1px; }
+#qa-source .qa-source-body { max-height: 62vh; overflow-y: auto; padding-right: 0.5em; }
+#qa-source mark.qa-extract { background: #fff3bf; }
+#qa-source mark.qa-span { background: #ffc078; }
+#qa-source .qa-headline { margin: 0.2em 0; }
+#qa-source .qa-kicker, #qa-source .qa-subhead, #qa-source .qa-source-tag { font-size: 0.9em; opacity: 0.8; margin: 0.1em 0; }
+table.qa-hits { font-size: 0.85em; border-collapse: collapse; width: 100%; }
+.qa-add-error { color: #c92a2a; margin: 0.1em 0; } .qa-add-ok { color: #2b8a3e; margin: 0.1em 0; }
+table.qa-hits td, table.qa-hits th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
+"""
 
 _LATIN = re.compile(r"[A-Za-z]")
 # Markdown and LaTeX triggers; as entities they display the same but never format.

@@ -52,26 +52,6 @@ FALLBACK_EXAMPLES = (
 EMPTY_PROMPT = "Please type a question about the edition, for example: 新增的植物园赛道有多长？"
 ERROR_MESSAGE = "Sorry, something went wrong while answering. The error was logged; please try again."
 
-CSS = """
-.qa-answer p { margin: 0.25em 0; }
-.qa-short { font-weight: 600; font-size: 1.1em; }
-.qa-resolved, .qa-note, .qa-confidence, .qa-notice { font-size: 0.88em; opacity: 0.8; }
-.qa-none { font-weight: 600; }
-.qa-cites { margin: 0.3em 0 0.2em 0; padding-left: 1.4em; }
-.qa-cites blockquote.qa-extract { margin: 0.2em 0; padding: 0.2em 0.6em; border-left: 3px solid #d0a000; }
-.qa-cite { font-size: 0.86em; opacity: 0.85; }
-.qa-cites li { cursor: pointer; }
-.qa-meta { opacity: 0.8; }
-mark { background: #ffe066; color: inherit; padding: 0 1px; }
-#qa-source .qa-source-body { max-height: 62vh; overflow-y: auto; padding-right: 0.5em; }
-#qa-source mark.qa-extract { background: #fff3bf; }
-#qa-source mark.qa-span { background: #ffc078; }
-#qa-source .qa-headline { margin: 0.2em 0; }
-#qa-source .qa-kicker, #qa-source .qa-subhead, #qa-source .qa-source-tag { font-size: 0.9em; opacity: 0.8; margin: 0.1em 0; }
-table.qa-hits { font-size: 0.85em; border-collapse: collapse; width: 100%; }
-.qa-add-error { color: #c92a2a; margin: 0.1em 0; } .qa-add-ok { color: #2b8a3e; margin: 0.1em 0; }
-table.qa-hits td, table.qa-hits th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
-"""
 
 # Runs in the browser after the source panel is updated: scroll the panel (not the page) so the
 # highlighted extract sits a third of the way down. Retries briefly while the DOM catches up.
@@ -133,13 +113,17 @@ def _ask(question: str, *, index: Any, history: Sequence[Answer | str], date: st
 
 
 def load_index(index_dir: Path | str | None = None) -> Any:
-    """The index at `index_dir`, or the default one (built from the sample when missing), as a
-    `qa.store.live.LiveIndex`: a newer version of the folder (`edition-qa add`) is served
-    without a restart, each question answered from one version."""
+    """The index at `index_dir` (a folder or Milvus URI), or the default one (built when missing); a
+    folder as a `qa.store.live.LiveIndex`, which serves a newer version of it without a restart."""
     from qa.store.index import Index, default_live
     from qa.store.live import LiveIndex
+    from qa.store.location import open_index, parse_location
 
-    live = default_live() if index_dir is None else LiveIndex(Path(index_dir), loader=Index.load)
+    explicit = index_dir if index_dir is not None else os.environ.get("EDITION_QA_INDEX")
+    where = parse_location(explicit) if explicit else None
+    if where is not None and where.is_milvus:
+        return open_index(where)
+    live = default_live() if where is None else LiveIndex(Path(where.target), loader=Index.load)
     live.current()  # load now: a missing or damaged index fails at start, not on a question
     return live
 
@@ -338,7 +322,7 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860,
     # Two workers for two cores: the model is shared, sessions are independent.
     demo.queue(default_concurrency_limit=2)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=True, ssr_mode=False,
-                css=CSS, js=PAGE_JS, quiet=quiet, show_error=False, footer_links=["api"],
+                css=render.CSS, js=PAGE_JS, quiet=quiet, show_error=False, footer_links=["api"],
                 max_file_size=MAX_UPLOAD_BYTES)
     url = demo.local_url or f"http://{host}:{port}/"
     _warm_server(url)
@@ -382,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Chat UI over an edition index.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--index", metavar="DIR", help="index folder (default: index/default, built if missing)")
+    parser.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default, built if missing)")
     parser.add_argument("--read-only", action="store_true", help="no adding editions from the UI or the API")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -395,4 +379,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["CSS", "Session", "answer_turn", "build_app", "editions_of", "launch", "load_index", "main", "serve"]
+__all__ = ["Session", "answer_turn", "build_app", "editions_of", "launch", "load_index", "main", "serve"]

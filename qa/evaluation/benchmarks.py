@@ -53,7 +53,8 @@ def squad_paragraphs(path: str | os.PathLike) -> list[tuple[Article, list[Questi
 
 
 def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, progress: bool = True,
-                model: Any = None, warm: bool | None = None, ask_fn: AskFn | None = None) -> Report:
+                model: Any = None, warm: bool | None = None, ask_fn: AskFn | None = None,
+                index_uri: str | None = None) -> Report:
     """Build a temporary index from a SQuAD-format file and evaluate its questions.
 
     Args:
@@ -64,6 +65,7 @@ def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5
         model: embedding model id or folder (default: the index default).
         warm: load the reader and read once before asking, so latency is warm (default).
         ask_fn: stands in for `qa.answers.ask.ask` (tests).
+        index_uri: also write the index there (a folder or Milvus URI) and ask through it.
     Returns:
         The evaluate() Report; its metrics also hold build_seconds (parse, chunk, embed, index),
         warm_seconds (loading the reader), articles, passages and questions.
@@ -77,6 +79,13 @@ def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5
             raise InputError("--limit must be at least 1.")
     t0 = time.perf_counter()
     index = Index.from_articles(articles, model=model or DEFAULT_MODEL, progress=progress)
+    if index_uri:
+        from qa.store.location import open_index, parse_location, write_index
+
+        write_index(index, index_uri, progress=progress)
+        local, index = index, open_index(index_uri, model=index.embedder
+                                         if parse_location(index_uri).is_milvus else None)
+        local.close()
     build_seconds = time.perf_counter() - t0
     try:
         t0 = time.perf_counter()
