@@ -1,8 +1,9 @@
-"""`edition-qa add`, `remove` and `editions`: the index folder as an archive of editions."""
+"""`edition-qa add`, `remove` and `editions`: an index (folder or Milvus URI) as an archive of editions."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,10 +15,13 @@ from qa.app.output import iso_date, print_json
 __all__ = ["add_archive_parsers"]
 
 
-def _index_dir(args: argparse.Namespace) -> Path:
+def _location(args: argparse.Namespace) -> tuple[Any, str]:
+    """The index location of `--index` (else `$EDITION_QA_INDEX`, else index/default) and how to show it."""
     from qa.paths import default_index_dir
+    from qa.store.location import parse_location
 
-    return Path(args.index) if args.index else default_index_dir()
+    loc = parse_location(args.index or os.environ.get("EDITION_QA_INDEX") or default_index_dir())
+    return loc, loc.display
 
 
 def _pages(pages: Sequence[tuple[str, int]]) -> str:
@@ -27,7 +31,7 @@ def _pages(pages: Sequence[tuple[str, int]]) -> str:
 def cmd_add(args: argparse.Namespace) -> int:
     from qa.store.archive import AddOutcome, add_editions
 
-    target = _index_dir(args)
+    target, shown = _location(args)
 
     def report(o: AddOutcome) -> None:
         name = Path(o.path).name
@@ -45,20 +49,20 @@ def cmd_add(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     if result.saved:
         c = result.counts
-        print(f"saved {target}: {c.get('editions', 0)} edition page(s), {c.get('articles', 0)} items, "
+        print(f"saved {shown}: {c.get('editions', 0)} edition page(s), {c.get('articles', 0)} items, "
               f"{c.get('passages', 0)} passages (generation {result.generation}) in {seconds:.1f} s")
     else:
-        print(f"no changes: {target} left as it was")
+        print(f"no changes: {shown} left as it was")
     return 1 if result.failed else 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from qa.store.archive import remove_editions
 
-    target = _index_dir(args)
+    target, shown = _location(args)
     pages = remove_editions(target, args.date, args.page)
     which = f"{args.date} page {args.page}" if args.page is not None else args.date
-    print(f"removed {which} ({pages} page(s)) from {target}")
+    print(f"removed {which} ({pages} page(s)) from {shown}")
     return 0
 
 
@@ -76,14 +80,14 @@ def _page_ranges(pages: Sequence[int]) -> str:
 def cmd_editions(args: argparse.Namespace) -> int:
     from qa.store.archive import list_editions
 
-    target = _index_dir(args)
+    target, shown = _location(args)
     rows = list_editions(target)
     if args.json:
         print_json([{"date": r.date, "pages": list(r.pages), "articles": r.articles,
                      "passages": r.passages, "added": r.added} for r in rows])
         return 0
     if not rows:
-        print(f"no editions in {target}")
+        print(f"no editions in {shown}")
         return 0
     print(f"{'date':<10}  {'pages':<10}  {'articles':>8}  {'passages':>8}  added")
     for r in rows:
@@ -98,7 +102,7 @@ def add_archive_parsers(sub: Any) -> None:
     """Add the `add`, `remove` and `editions` commands to the `edition-qa` subparsers."""
     p = sub.add_parser("add", help="add edition files and folders to an index (created when missing)")
     p.add_argument("path", nargs="+", help="edition files, or folders searched recursively")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
+    p.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default)")
     p.add_argument("--model", help="model of a new index (default multilingual-e5-small); "
                    "for an existing one, the model it must have")
     p.add_argument("--date", type=iso_date)
@@ -108,10 +112,10 @@ def add_archive_parsers(sub: Any) -> None:
     p = sub.add_parser("remove", help="remove an edition date (or one of its pages) from an index")
     p.add_argument("--date", type=iso_date, required=True)
     p.add_argument("--page", type=int)
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
+    p.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default)")
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("editions", help="list the editions of an index")
-    p.add_argument("--index", metavar="DIR", help="index folder (default: index/default)")
+    p.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_editions)

@@ -123,8 +123,7 @@ def fuse(cands: Sequence[Candidate], fusion: dict[str, Any]) -> list[tuple[int, 
         score = np.array([
             (1.0 / (k + c.dense_rank + 1) if c.dense_rank is not None else 0.0)
             + (1.0 / (k + c.lexical_rank + 1) if c.lexical_rank is not None else 0.0)
-            for c in cands
-        ])
+            for c in cands])
         score += 1e-9 * dense
     elif method == "weighted" and lex.max() > 0:
         w = float(fusion.get("dense_weight", 0.5))
@@ -158,13 +157,14 @@ def candidates(index: Any, question: str, *, depth: int, date: str | None = None
     """The union of the top `depth` dense and lexical passages, each with both scores."""
     where = {k: v for k, v in {"date": date, "page": page, "article_id": article_id, "since": since,
                                "until": until}.items() if v is not None}
-    allowed = index.store.passage_ids(**where) if where else None
-    if where and not allowed:
+    by_expr = getattr(index.vectors, "takes_filters", False)  # Milvus: filter expressions, not ids
+    allowed = index.store.passage_ids(**where) if where and not by_expr else None
+    if where and not by_expr and not allowed:
         return []
     lexical = index.store.search(question, limit=depth, **where)
     if query_vector is None:
         query_vector = _query_vector(index.embedder, question)
-    dense = index.vectors.search(query_vector, depth, ids=allowed)
+    dense = index.vectors.search(query_vector, depth, **(where if by_expr else {"ids": allowed}))
     dense_rank = {pid: r for r, (pid, _) in enumerate(dense)}
     dense_score = dict(dense)
     lex_rank = {int(pid): r for r, (pid, _) in enumerate(lexical)}

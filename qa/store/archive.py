@@ -1,17 +1,25 @@
-"""An index folder as an archive of editions: add files and folders, remove pages, list them.
+"""An index as an archive of editions: add files and folders, remove pages, list them.
 
-Every change is load -> modify -> save under the folder's writer lock (`writer_lock`), so
-two writers in different processes take turns and neither loses the other's editions. A
-batch is published by one atomic save at its end: readers see all of it or none of it, and
-a writer killed at any point leaves the previous version in place (its leftovers are
-removed by the next writer, `clean_stale`).
+The index is a folder or a Milvus URI (`qa.store.location`); the archive logic is one code
+path, and only what opening and saving does differs (`_FolderWriter`, `_MilvusWriter`).
+
+A folder: every change is load -> modify -> save under the folder's writer lock
+(`writer_lock`), so two writers in different processes take turns and neither loses the
+other's editions. A batch is published by one atomic save at its end: readers see all of it
+or none of it, and a writer killed at any point leaves the previous version in place (its
+leftovers are removed by the next writer, `clean_stale`).
+
+Milvus: the batch's pages are embedded and staged, then published in one step at its end
+(`MilvusIndex.publish`: hidden rows shown by one property write); a new collection is built
+in memory and written as `edition-qa build` writes one. One writer at a time is assumed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +27,7 @@ from typing import Any
 from qa.errors import InputError, QAError
 from qa.store.folder import checkpoint, clean_stale, writer_lock
 from qa.store.index import DEFAULT_MODEL, MANIFEST, STORE, Index
+from qa.store.location import Location, parse_location
 
 __all__ = ["AddOutcome", "AddResult", "EditionRow", "add_editions", "edition_files",
            "list_editions", "remove_editions"]
@@ -92,18 +101,89 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, QAError) else f"{type(exc).__name__}: {text}"
 
 
-def _open(folder: Path, model: Any) -> Index:
-    """The index saved at `folder` (checked against `model` when one is given), or a new one."""
-    if (folder / MANIFEST).exists():
-        return Index.load(folder, model=model)
-    return Index(model=model if model is not None else DEFAULT_MODEL)
+class _FolderWriter:
+    """An index folder, or a new Milvus collection (built in memory, written when saved)."""
+
+    def __init__(self, loc: Location, model: Any, *, create: bool) -> None:
+        self.loc = loc
+        folder = Path(loc.target)
+        if create and (loc.is_milvus or not (folder / MANIFEST).exists()):
+            self.index: Any = Index(model=model if model is not None else DEFAULT_MODEL)
+        else:
+            self.index = Index.load(folder, model=model)  # "No index at ..." when missing
+
+    def add(self, articles: Sequence[Any], *, progress: bool, source: str, sha256: str) -> tuple[int, int]:
+        """Add one file's articles; (passages embedded, passages now on their pages)."""
+        embedded = self.index.add_articles(articles, progress=progress, source=source, sha256=sha256)
+        pages = {(a.date, a.page) for a in articles}
+        return embedded, sum(len(self.index.store.passage_ids(date=d, page=n)) for d, n in pages)
+
+    def current(self) -> tuple[dict[str, int], int]:
+        """The index's counts and version (the folder's generation; 0: never saved)."""
+        return dict(self.index.manifest.get("counts", {})), int(self.index.manifest.get("generation", 0))
+
+    def save(self) -> tuple[dict[str, int], int]:
+        """Publish the changes at once; the index's counts and version after it."""
+        if self.loc.is_milvus:
+            from qa.store.location import write_index
+
+            write_index(self.index, self.loc)
+            return self.current()[0], 1  # a new collection is version 1
+        self.index.save(Path(self.loc.target))
+        return self.current()
 
 
-def add_editions(folder: str | os.PathLike, paths: Iterable[str | os.PathLike], *,
+class _MilvusWriter(_FolderWriter):
+    """An existing Milvus index: pages staged while the batch runs, published in one step."""
+
+    def __init__(self, loc: Location, model: Any) -> None:
+        from qa.store.milvus import MilvusIndex
+
+        self.loc = loc
+        self.index = MilvusIndex.open(loc, model=model)  # "No index at ..." when missing
+
+    def add(self, articles: Sequence[Any], *, progress: bool, source: str, sha256: str) -> tuple[int, int]:
+        embedded = self.index.stage_articles(articles, progress=progress, source=source, sha256=sha256)
+        pages = {(a.date, a.page) for a in articles}
+        return embedded, sum(self.index.staged_passages(d, n) for d, n in pages)
+
+    def current(self) -> tuple[dict[str, int], int]:
+        return self.index.store.counts(), self.index.generation
+
+    def save(self) -> tuple[dict[str, int], int]:
+        self.index.publish()
+        return self.current()
+
+
+@contextlib.contextmanager
+def _writer(location: Any, model: Any = None, *, create: bool = False) -> Iterator[_FolderWriter]:
+    """The index at `location` opened for a change (a new one when missing and `create`), under
+    a folder's writer lock; closed at the end."""
+    loc = parse_location(location)
+    if loc.is_milvus:
+        from qa.store.milvus_conn import Connection
+
+        new = create and not Connection(loc).call("has_collection", loc.collection)
+        writer = _FolderWriter(loc, model, create=True) if new else _MilvusWriter(loc, model)
+        try:
+            yield writer
+        finally:
+            writer.index.close()
+        return
+    with writer_lock(Path(loc.target)):
+        clean_stale(Path(loc.target))
+        writer = _FolderWriter(loc, model, create=create)
+        try:
+            yield writer
+        finally:
+            writer.index.close()
+
+
+def add_editions(location: str | os.PathLike | Location, paths: Iterable[str | os.PathLike], *,
                  model: Any = None, date: str | None = None, page: int | None = None,
                  progress: bool = False,
                  report: Callable[[AddOutcome], None] | None = None) -> AddResult:
-    """Add edition files and folders to the index at `folder` (created when missing).
+    """Add edition files and folders to the index at `location` (created when missing).
 
     A page whose file has the same sha256 as the stored one is left as it is ("unchanged");
     a changed page replaces its old version. A file that fails gets an outcome with its error
@@ -111,7 +191,7 @@ def add_editions(folder: str | os.PathLike, paths: Iterable[str | os.PathLike], 
     (nothing is saved when nothing changed).
 
     Args:
-        folder: the index folder.
+        location: the index folder or Milvus URI.
         paths: edition files and folders (searched recursively).
         model: for a new index, the model to build it with (default multilingual-e5-small);
             for an existing one, the model it must have been built with (None: any).
@@ -123,84 +203,78 @@ def add_editions(folder: str | os.PathLike, paths: Iterable[str | os.PathLike], 
     """
     from qa.editions.parse import load_edition
 
-    folder = Path(folder)
     files = edition_files(paths)
     if (date is not None or page is not None) and len(files) > 1:
         raise InputError("--date and --page apply to a single edition file; give one file at a time")
     outcomes: list[AddOutcome] = []
-    with writer_lock(folder):
-        clean_stale(folder)
-        index = _open(folder, model)
-        try:
-            stored = {(e.date, e.page): e.sha256 for e in index.store.editions()}
-            changed = False
-            for path, error in files:
-                if not error:
-                    try:
-                        articles = load_edition(path, date=date, page=page)
-                        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-                        pages = tuple(sorted({(a.date, a.page) for a in articles}))
-                        if not pages:
-                            raise InputError(f"{path.name}: no articles found in this file")
-                        if all(stored.get(p) == digest for p in pages):
-                            outcome = AddOutcome(str(path), "unchanged", pages, len(articles))
-                        else:
-                            embedded = index.add_articles(articles, progress=progress,
-                                                          source=path.name, sha256=digest)
-                            passages = sum(len(index.store.passage_ids(date=d, page=n)) for d, n in pages)
-                            status = "replaced" if any(p in stored for p in pages) else "added"
-                            outcome = AddOutcome(str(path), status, pages, len(articles), passages, embedded)
-                            stored.update({p: digest for p in pages})
-                            changed = True
-                            checkpoint("file-added")
-                    except Exception as exc:  # one bad file must not sink the batch
-                        error = _one_line(exc)
-                        error = error if path.name in error else f"{path}: {error}"
-                if error:
-                    outcome = AddOutcome(str(path), "failed", error=error)
-                outcomes.append(outcome)
-                if report is not None:
-                    report(outcome)
-            if changed:
-                index.save(folder)
-            return AddResult(outcomes, changed, dict(index.manifest.get("counts", {})),
-                             int(index.manifest.get("generation", 0)))
-        finally:
-            index.close()
+    with _writer(location, model, create=True) as writer:
+        stored = {(e.date, e.page): e.sha256 for e in writer.index.store.editions()}
+        changed = False
+        for path, error in files:
+            if not error:
+                try:
+                    articles = load_edition(path, date=date, page=page)
+                    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                    pages = tuple(sorted({(a.date, a.page) for a in articles}))
+                    if not pages:
+                        raise InputError(f"{path.name}: no articles found in this file")
+                    if all(stored.get(p) == digest for p in pages):
+                        outcome = AddOutcome(str(path), "unchanged", pages, len(articles))
+                    else:
+                        embedded, passages = writer.add(articles, progress=progress, source=path.name,
+                                                        sha256=digest)
+                        status = "replaced" if any(p in stored for p in pages) else "added"
+                        outcome = AddOutcome(str(path), status, pages, len(articles), passages, embedded)
+                        stored.update({p: digest for p in pages})
+                        changed = True
+                        checkpoint("file-added")
+                except Exception as exc:  # one bad file must not sink the batch
+                    error = _one_line(exc)
+                    error = error if path.name in error else f"{path}: {error}"
+            if error:
+                outcome = AddOutcome(str(path), "failed", error=error)
+            outcomes.append(outcome)
+            if report is not None:
+                report(outcome)
+        counts, version = writer.save() if changed else writer.current()
+        return AddResult(outcomes, changed, counts, version)
 
 
-def remove_editions(folder: str | os.PathLike, date: str, page: int | None = None) -> int:
-    """Remove an edition date (all its pages, or one) from the index at `folder`; returns the
-    number of pages removed. InputError when the index holds no such edition."""
-    folder = Path(folder)
-    with writer_lock(folder):
-        clean_stale(folder)
-        index = Index.load(folder)
-        try:
-            pages = [e for e in index.store.editions() if e.date == date and page in (None, e.page)]
-            if not pages:
-                which = f"{date} page {page}" if page is not None else date
-                raise InputError(f"no edition {which} in {folder}; "
-                                 f"`edition-qa editions --index {folder}` lists them")
-            index.remove_edition(date, page)
-            index.save(folder)
-            return len(pages)
-        finally:
-            index.close()
+def remove_editions(location: str | os.PathLike | Location, date: str, page: int | None = None) -> int:
+    """Remove an edition date (all its pages, or one) from the index at `location` (a folder or
+    Milvus URI); returns the number of pages removed. InputError when it holds no such edition."""
+    shown = parse_location(location).display
+    with _writer(location) as writer:
+        pages = [e for e in writer.index.store.editions() if e.date == date and page in (None, e.page)]
+        if not pages:
+            which = f"{date} page {page}" if page is not None else date
+            raise InputError(f"no edition {which} in {shown}; "
+                             f"`edition-qa editions --index '{shown}'` lists them")
+        writer.index.remove_edition(date, page)
+        writer.save()
+        return len(pages)
 
 
-def list_editions(folder: str | os.PathLike) -> list[EditionRow]:
-    """The editions of the index at `folder`, by date (reads the store only, no vectors)."""
-    from qa.store.sqlite import Store
+def list_editions(location: str | os.PathLike | Location) -> list[EditionRow]:
+    """The editions of the index at `location` (a folder or Milvus URI), by date; a folder's
+    store is read alone (no vectors)."""
+    loc = parse_location(location)
+    if loc.is_milvus:
+        from qa.store.milvus import MilvusIndex
 
-    folder = Path(folder)
-    if not (folder / MANIFEST).exists():
-        Index.load(folder)  # raises the usual "no index at ..." message
-    with Store(folder / STORE, readonly=True) as store:  # a published store is never written
-        counts = store.edition_counts()
-        by_date: dict[str, list[Any]] = {}
-        for e in store.editions():
-            by_date.setdefault(e.date, []).append(e)
+        index = MilvusIndex.open(loc)
+        counts, editions = index.store.edition_counts(), index.store.editions()
+    else:
+        from qa.store.sqlite import Store
+
+        folder = Path(loc.target)
+        if not (folder / MANIFEST).exists():
+            Index.load(folder)  # raises the usual "no index at ..." message
+        with Store(folder / STORE, readonly=True) as store:  # a published store is never written
+            counts, editions = store.edition_counts(), store.editions()
+    by_date: dict[str, list[Any]] = {}
+    for e in editions:
+        by_date.setdefault(e.date, []).append(e)
     return [EditionRow(d, tuple(e.page for e in es),
                        sum(counts.get((e.date, e.page), (0, 0))[0] for e in es),
                        sum(counts.get((e.date, e.page), (0, 0))[1] for e in es),

@@ -9,16 +9,16 @@ headline_bm25 (sparse vectors made by Milvus BM25 functions from them), vector (
 embedding; zeros for other rows). The collection properties hold the manifest (model,
 dimension, prompts, chunk, fusion, segmentation and lexical settings); `open` refuses a mismatch.
 
-Atomic changes: each edition page written gets a new generation number. Readers filter out
-the generations listed in the `edition_qa.hidden` property; a change inserts its rows hidden,
-then one property write shows them and hides the page's old generation, which is then
-deleted. A rebuild or copy fills a new physical collection and swaps the alias to it.
+Atomic changes (`qa.store.milvus_write.publish`): each edition page written gets a new
+generation number, hidden from readers until one property write shows it and hides the page's
+old generation, which is then deleted. Pages staged by `stage_articles` are published together
+by `publish`, so a batch of files appears at once. A rebuild or copy fills a new physical
+collection and swaps the alias to it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -33,144 +33,13 @@ from qa.store.index import (
     _same_model,
     merge_settings,
 )
-from qa.store.milvus_conn import HIDDEN, MANIFEST, NEXT_GEN, Connection, milvus_client
-from qa.store.milvus_read import (
-    ARTICLE,
-    EDITION,
-    PASSAGE,
-    MilvusStore,
-    MilvusVectors,
-    encode_terms,
-    expr_str,
-)
-from qa.store.sqlite import DEFAULT_LEAD_BOOST, DEFAULT_WEIGHTS
-from qa.text import TOKENIZER_VERSION, tokenize
-from qa.types import Article, Passage
+from qa.store.milvus_conn import GENERATION, Connection, milvus_client
+from qa.store.milvus_read import PASSAGE, MilvusStore, MilvusVectors
+from qa.store.milvus_write import LEXICAL, PagePayload, create_collection, publish, vector_index
+from qa.text import TOKENIZER_VERSION
+from qa.types import Article
 
 __all__ = ["LEXICAL", "MilvusIndex", "to_local", "write_milvus"]
-
-# How the lexical side is built; recorded in the manifest and checked on open.
-LEXICAL = {"encoding": 1, "analyzer": {"tokenizer": "standard"}, "bm25_k1": 1.2, "bm25_b": 0.75,
-           "weights": list(DEFAULT_WEIGHTS), "lead_boost": DEFAULT_LEAD_BOOST}
-HNSW_FROM = 100_000  # passages; below it exact search (FLAT) is fast and matches FAISS exactly
-_TEXT_MAX = 65535    # bytes, Milvus's VARCHAR limit
-_PART = 16000        # characters of article JSON per row (at most 4 bytes each)
-
-
-def _schema(pymilvus: Any, client: Any, dim: int) -> Any:
-    dt = pymilvus.DataType
-    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    s.add_field("key", dt.VARCHAR, is_primary=True, max_length=512)
-    s.add_field("kind", dt.INT8)
-    s.add_field("gen", dt.INT64)
-    s.add_field("pid", dt.INT64)
-    s.add_field("article_id", dt.VARCHAR, max_length=512)
-    s.add_field("date", dt.VARCHAR, max_length=32)
-    for name in ("page", "position", "start", "end"):
-        s.add_field(name, dt.INT64)
-    s.add_field("text", dt.VARCHAR, max_length=_TEXT_MAX)
-    for name in ("body", "headline"):
-        s.add_field(name, dt.VARCHAR, max_length=_TEXT_MAX, enable_analyzer=True,
-                    analyzer_params=LEXICAL["analyzer"])
-        s.add_field(f"{name}_bm25", dt.SPARSE_FLOAT_VECTOR)
-        s.add_function(pymilvus.Function(name=f"{name}_bm25_fn", function_type=pymilvus.FunctionType.BM25,
-                                         input_field_names=[name], output_field_names=[f"{name}_bm25"]))
-    s.add_field("vector", dt.FLOAT_VECTOR, dim=dim)
-    return s
-
-
-def _vector_index(passages: int) -> dict[str, Any]:
-    if passages < HNSW_FROM:
-        return {"index_type": "FLAT", "params": {}}
-    return {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 200}, "ef": 128}
-
-
-def _create(loc: Any, client: Any, name: str, manifest: dict[str, Any]) -> Connection:
-    from qa.store.milvus_conn import _pymilvus
-
-    pymilvus = _pymilvus()
-    conn = Connection(loc, client, name=name)
-    vi = manifest["vector_index"]
-    params = client.prepare_index_params()
-    params.add_index("vector", index_type=vi["index_type"], metric_type="IP", params=vi["params"])
-    for field in ("kind", "gen", "pid", "article_id", "date", "page"):  # the filter fields
-        params.add_index(field, index_type="INVERTED")
-    for field in ("body_bm25", "headline_bm25"):
-        params.add_index(field, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                         params={"bm25_k1": LEXICAL["bm25_k1"], "bm25_b": LEXICAL["bm25_b"]})
-    conn.call("create_collection", name, schema=_schema(pymilvus, client, int(manifest["dimension"])),
-              index_params=params, consistency_level="Strong",
-              properties={MANIFEST: json.dumps(manifest, ensure_ascii=False), HIDDEN: "[]", NEXT_GEN: "1"})
-    return conn
-
-
-def _fit(text: str) -> str:
-    """Encoded terms cut (at a term) to the VARCHAR limit; only a passage of ~9,000 chars gets there."""
-    if len(text.encode()) <= _TEXT_MAX:
-        return text
-    return text.encode()[:_TEXT_MAX].decode(errors="ignore").rsplit(" ", 1)[0]
-
-
-def _lexical_text(body: str, headline: list[str]) -> str:
-    """What the searched BM25 field holds: the passage's terms, then the headline's repeated
-    `weights[1]` times, so one BM25 adds them up as FTS5's weighted bm25 does (BM25F: one
-    saturation and one idf per term). Two BM25 fields summed with a WeightedRanker instead
-    let a headline match swamp the body (CMRC lexical R@1 0.835 against FTS5's 0.93)."""
-    return _fit(encode_terms(tokenize(body) + headline * int(LEXICAL["weights"][1])))
-
-
-def _page_rows(gen: int, edition: dict[str, Any], articles: Sequence[Article], passages: Sequence[Passage],
-               vecs: np.ndarray, dim: int) -> list[dict[str, Any]]:
-    from qa.editions.chunk import headline_text
-
-    date, page = edition["date"], int(edition["page"])
-    zero = [0.0] * dim
-    base = {"gen": gen, "date": date, "page": page, "body": "", "headline": "", "vector": zero}
-    rows = [{**base, "key": f"e:{date}:{page}:{gen}", "kind": EDITION, "pid": 0, "article_id": "",
-             "position": 0, "start": 0, "end": 0, "text": json.dumps(edition, ensure_ascii=False)}]
-    pos = {a.id: i for i, a in enumerate(articles)}
-    heads = {a.id: tokenize(headline_text(a)) for a in articles}
-    for a in articles:
-        blob = json.dumps(a.to_dict(), ensure_ascii=False)
-        for part in range(0, max(len(blob), 1), _PART):
-            rows.append({**base, "key": f"a:{a.id}:{part // _PART}:{gen}", "kind": ARTICLE, "pid": 0,
-                         "article_id": a.id, "position": pos[a.id], "start": part // _PART, "end": 0,
-                         "text": blob[part:part + _PART]})
-    for p, v in zip(passages, vecs):
-        if len(p.text.encode()) > _TEXT_MAX:
-            raise InputError(f"passage {p.id} is over {_TEXT_MAX} bytes; Milvus cannot hold it. "
-                             "Build with a smaller chunk size.")
-        rows.append({**base, "key": f"p:{p.id}:{gen}", "kind": PASSAGE, "pid": int(p.id),
-                     "article_id": p.article_id, "position": pos[p.article_id], "start": int(p.start),
-                     "end": int(p.end), "text": p.text, "body": _lexical_text(p.text, heads[p.article_id]),
-                     "headline": _fit(encode_terms(heads[p.article_id])), "vector": [float(x) for x in v]})
-    return rows
-
-
-def _page_gens(conn: Connection, date: str, page: int | None, skip: set[int]) -> set[int]:
-    expr = f"kind == {EDITION} and date == {expr_str(date)}" + ("" if page is None else f" and page == {int(page)}")
-    return {int(r["gen"]) for r in conn.query_all(expr, ["gen"])} - skip
-
-
-def _publish(conn: Connection, pages: list[tuple[dict, Sequence[Article], Sequence[Passage], np.ndarray]],
-             dim: int, *, remove: Sequence[tuple[str, int | None]] = ()) -> None:
-    """Write edition pages (replacing those stored) and remove others, visible in one step."""
-    props = conn.properties()
-    hidden = {int(g) for g in json.loads(props.get(HIDDEN) or "[]")}
-    first = int(props.get(NEXT_GEN) or 1)
-    gens = set(range(first, first + len(pages)))
-    conn.set_properties(**{NEXT_GEN: str(first + len(pages)), HIDDEN: json.dumps(sorted(hidden | gens))})
-    rows = [r for gen, (ed, arts, ps, vs) in zip(sorted(gens), pages) for r in _page_rows(gen, ed, arts, ps, vs, dim)]
-    conn.insert(rows)
-    old: set[int] = set()
-    for ed, *_ in pages:
-        old |= _page_gens(conn, ed["date"], int(ed["page"]), hidden | gens)
-    for date, page in remove:
-        old |= _page_gens(conn, date, page, hidden | gens)
-    conn.set_properties(**{HIDDEN: json.dumps(sorted(hidden | old))})  # the flip
-    if old:
-        conn.delete(f"gen in [{','.join(str(g) for g in sorted(old))}]")
-    conn.set_properties(**{HIDDEN: json.dumps(sorted(hidden))})
 
 
 def _source_pages(index: Any) -> Any:
@@ -205,13 +74,13 @@ def write_milvus(index: Any, loc: Any, *, progress: bool = False) -> None:
                          "alias; choose another ?collection= or drop it.")
     old = probe.call("describe_alias", alias).get("collection_name") if alias in aliases else None
     manifest = {**_manifest_of(index), "lexical": LEXICAL,
-                "vector_index": _vector_index(len(index.vectors))}
+                "vector_index": vector_index(len(index.vectors))}
     physical = f"{alias}__{time.time_ns()}"
-    conn = _create(loc, client, physical, manifest)
+    conn = create_collection(loc, client, physical, manifest)
     try:
         pages = list(_source_pages(index))
         for k in tqdm(range(0, len(pages), 20), disable=not progress, desc="milvus", unit="page", unit_scale=20):
-            _publish(conn, pages[k:k + 20], int(manifest["dimension"]))
+            publish(conn, pages[k:k + 20], int(manifest["dimension"]), new_version=False)
         if old:
             conn.call("alter_alias", physical, alias)
             conn.call("drop_collection", old)
@@ -265,6 +134,8 @@ class MilvusIndex:
         self.vectors = MilvusVectors(conn, self.store, int(manifest["dimension"]))
         self._model = model
         self._embedder: Any = None if isinstance(model, str) else model
+        self._staged: dict[tuple[str, int], PagePayload] = {}
+        self.generation = int(conn.properties().get(GENERATION) or 1)  # as of opening or the last change
         conn.hnsw_ef = manifest.get("vector_index", {}).get("ef")
 
     @classmethod
@@ -343,6 +214,14 @@ class MilvusIndex:
     def add_articles(self, articles: Sequence[Article], *, progress: bool = False,
                      source: str = "", sha256: str = "") -> int:
         """Store and embed articles, replacing their edition pages atomically; returns how many embedded."""
+        embedded = self.stage_articles(articles, progress=progress, source=source, sha256=sha256)
+        self.publish()
+        return embedded
+
+    def stage_articles(self, articles: Sequence[Article], *, progress: bool = False,
+                       source: str = "", sha256: str = "") -> int:
+        """Embed articles and hold their edition pages until `publish` (a later staging of the same
+        page replaces the earlier); returns how many passages were embedded."""
         from qa.editions.chunk import chunk_article, embedding_text
 
         chunk = self.settings["chunk"]
@@ -351,9 +230,10 @@ class MilvusIndex:
             pages.setdefault((a.date, a.page), []).append(a)
         passages = {a.id: chunk_article(a, size=chunk["size"], overlap=chunk["overlap"]) for a in articles}
         every = [(a, p) for a in articles for p in passages[a.id]]
-        kept: dict[int, np.ndarray] = {}
-        for k in range(0, len(every), 1000):
-            ids = [p.id for _, p in every[k:k + 1000]]
+        kept: dict[int, np.ndarray] = {p.id: v for _, _, ps, vs in self._staged.values() for p, v in zip(ps, vs)}
+        wanted = [p.id for _, p in every if p.id not in kept]
+        for k in range(0, len(wanted), 1000):
+            ids = wanted[k:k + 1000]
             expr = f"{self.store.visible(PASSAGE)} and pid in [{','.join(map(str, ids))}]"
             kept.update({int(r["pid"]): np.asarray(r["vector"], np.float32)
                          for r in self.conn.query_all(expr, ["pid", "vector"])})
@@ -362,14 +242,24 @@ class MilvusIndex:
             vecs = self.embedder.embed_passages([embedding_text(a, p) for a, p in new], progress=progress)
             kept.update(zip((p.id for _, p in new), vecs))
         added = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        payload = []
         for (date, page), arts in pages.items():
             ps = [p for a in arts for p in passages[a.id]]
             vs = np.array([kept[p.id] for p in ps], np.float32).reshape(len(ps), self.vectors.dim)
-            payload.append(({"date": date, "page": int(page), "source": source, "sha256": sha256,
-                             "added": added}, arts, ps, vs))
-        _publish(self.conn, payload, self.vectors.dim)
+            self._staged[(date, int(page))] = ({"date": date, "page": int(page), "source": source,
+                                                "sha256": sha256, "added": added}, arts, ps, vs)
         return len(new)
+
+    def staged_passages(self, date: str, page: int) -> int:
+        """How many passages the staged version of an edition page holds (0 when none is staged)."""
+        staged = self._staged.get((date, int(page)))
+        return len(staged[2]) if staged else 0
+
+    def publish(self) -> int:
+        """Make the staged pages visible, all in one step; returns the index's version after it."""
+        if self._staged:
+            self.generation = publish(self.conn, list(self._staged.values()), self.vectors.dim)
+            self._staged.clear()
+        return self.generation
 
     def add_edition(self, path: str | os.PathLike, *, date: str | None = None, page: int | None = None,
                     progress: bool = False) -> int:
@@ -386,7 +276,7 @@ class MilvusIndex:
     def remove_edition(self, date: str, page: int | None = None) -> int:
         """Remove an edition (all pages, or one) atomically; returns the number of passages removed."""
         n = len(self.store.passage_ids(date=date, page=page))
-        _publish(self.conn, [], self.vectors.dim, remove=[(date, page)])
+        self.generation = publish(self.conn, [], self.vectors.dim, remove=[(date, page)])
         return n
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from qa.errors import InputError, StoreUnavailableError
 
 __all__ = ["Connection", "milvus_client"]
 
+GENERATION = "edition_qa.generation"  # versions of the index: 1 when built, +1 a change
 HIDDEN = "edition_qa.hidden"
 MANIFEST = "edition_qa.manifest"
 NEXT_GEN = "edition_qa.next_gen"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.errors import InputError
 from qa.store.lexical import query_terms
 from qa.types import Article, Passage
 
@@ -24,6 +25,7 @@ PASSAGE, ARTICLE, EDITION = 0, 1, 2
 _PLAIN = re.compile(r"^[a-z0-9]+$")
 _FTS_TOKEN = re.compile(r"(?:[^\W_]|\.)+")
 _BATCH = 1000  # ids per `in [...]` filter
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def encode_terms(terms: Iterable[str]) -> str:
@@ -46,6 +48,12 @@ def expr_str(value: str) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def _iso_date(name: str, value: str) -> str:
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise InputError(f"{name} must be a date (YYYY-MM-DD), not {value!r}")
+    return value
+
+
 def _ids_expr(ids: Sequence[int]) -> str:
     return f"pid in [{','.join(str(int(i)) for i in ids)}]"
 
@@ -61,13 +69,19 @@ class MilvusStore:
     # -- filters -------------------------------------------------------------------------
 
     def visible(self, kind: int, *, date: str | None = None, page: int | None = None,
-                article_id: str | None = None) -> str:
+                article_id: str | None = None, since: str | None = None, until: str | None = None) -> str:
+        """The filter expression for published rows of `kind` within the filters: values are
+        checked (dates as YYYY-MM-DD, pages as ints) and quoted, never spliced in as syntax."""
         clauses = [f"kind == {kind}"]
         hidden = self.conn.hidden()
         if hidden:
             clauses.append(f"gen not in [{','.join(str(g) for g in sorted(hidden))}]")
         if date is not None:
             clauses.append(f"date == {expr_str(date)}")
+        if since is not None:  # ISO dates compare as strings, as in the SQLite store
+            clauses.append(f"date >= {expr_str(_iso_date('since', since))}")
+        if until is not None:
+            clauses.append(f"date <= {expr_str(_iso_date('until', until))}")
         if page is not None:
             clauses.append(f"page == {int(page)}")
         if article_id is not None:
@@ -121,12 +135,22 @@ class MilvusStore:
         return got[0] if got else None
 
     def passage_ids(self, *, date: str | None = None, page: int | None = None,
-                    article_id: str | None = None) -> list[int]:
+                    article_id: str | None = None, since: str | None = None,
+                    until: str | None = None) -> list[int]:
         """Ids of the passages matching the filters (all when none), in printed order."""
-        rows = self.conn.query_all(self.visible(PASSAGE, date=date, page=page, article_id=article_id),
-                                   ["pid", "date", "page", "position", "start"])
+        expr = self.visible(PASSAGE, date=date, page=page, article_id=article_id, since=since, until=until)
+        rows = self.conn.query_all(expr, ["pid", "date", "page", "position", "start"])
         rows.sort(key=lambda r: (r["date"], r["page"], r["position"], r["start"], r["pid"]))
         return [int(r["pid"]) for r in rows]
+
+    def edition_counts(self) -> dict[tuple[str, int], tuple[int, int]]:
+        """(date, page) -> (articles, passages) of every edition page."""
+        out: dict[tuple[str, int], list[int]] = {}
+        for kind, slot in ((ARTICLE, 0), (PASSAGE, 1)):
+            expr = self.visible(kind) + (" and start == 0" if kind == ARTICLE else "")  # an article's first part
+            for r in self.conn.query_all(expr, ["date", "page"]):
+                out.setdefault((r["date"], int(r["page"])), [0, 0])[slot] += 1
+        return {k: (v[0], v[1]) for k, v in out.items()}
 
     def counts(self) -> dict[str, int]:
         return {name: self.conn.count(self.visible(kind)) if kind != ARTICLE
@@ -136,7 +160,8 @@ class MilvusStore:
     # -- search --------------------------------------------------------------------------
 
     def search(self, query: str, *, limit: int = 50, date: str | None = None, page: int | None = None,
-               article_id: str | None = None, weights: Sequence[float] | None = None,
+               article_id: str | None = None, since: str | None = None, until: str | None = None,
+               weights: Sequence[float] | None = None,
                lead_boost: float | None = None) -> list[tuple[int, float]]:
         """Milvus BM25 over the passage terms plus the headline terms repeated by its weight.
 
@@ -148,7 +173,7 @@ class MilvusStore:
         text = encode_terms(query_terms(query)) if isinstance(query, str) else ""
         if not text or limit <= 0:
             return []
-        expr = self.visible(PASSAGE, date=date, page=page, article_id=article_id)
+        expr = self.visible(PASSAGE, date=date, page=page, article_id=article_id, since=since, until=until)
         # Fetch beyond `limit`: the lead boost can lift a passage from just below the cut.
         rows = self.conn.bm25(text, expr, limit=int(limit) * 2 + 10)
         scored = [(int(pid), score * (lead if start == 0 else 1.0)) for pid, start, score in rows]
@@ -158,6 +183,8 @@ class MilvusStore:
 
 class MilvusVectors:
     """The read side of `qa.store.vectors.Vectors` over the collection's dense field."""
+
+    takes_filters = True  # `search` takes date/page/article filters as expressions, not id lists
 
     def __init__(self, conn: Any, store: MilvusStore, dim: int) -> None:
         self.conn = conn
@@ -193,12 +220,15 @@ class MilvusVectors:
         except KeyError:
             return None
 
-    def search(self, query: np.ndarray, k: int, *, ids: Sequence[int] | None = None
-               ) -> list[tuple[int, float]]:
-        """Top `k` (id, inner product), best first; `ids` restricts the search to those passages."""
+    def search(self, query: np.ndarray, k: int, *, ids: Sequence[int] | None = None,
+               date: str | None = None, page: int | None = None, article_id: str | None = None,
+               since: str | None = None, until: str | None = None) -> list[tuple[int, float]]:
+        """Top `k` (id, inner product), best first, within the filters (scalar filter expressions);
+        `ids` restricts the search to those passages too."""
         if k <= 0 or (ids is not None and len(ids) == 0):
             return []
-        expr = self.store.visible(PASSAGE)
+        expr = self.store.visible(PASSAGE, date=date, page=page, article_id=article_id, since=since,
+                                  until=until)
         if ids is not None:
             expr += f" and {_ids_expr(ids)}"
         q = np.asarray(query, dtype=np.float32).reshape(-1).tolist()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from milvus_helpers import free_port, server  # noqa: F401 (a fixture)
 from qa.errors import IndexFormatError, InputError, StoreUnavailableError
 from qa.paths import sample_editions
 from qa.search.retrieve import retrieve
@@ -214,35 +212,6 @@ def test_copy_round_trip_without_embedding(lite, hash_index, tmp_path):
 # -- a Milvus Lite gRPC server in a subprocess ---------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(tmp_path):
-    port = _free_port()
-    exe = Path(sys.executable).with_name("milvus-lite")
-    proc = subprocess.Popen([str(exe), "server", "--data-dir", str(tmp_path / "server-data"), "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("milvus-lite server did not start")
-    yield proc, f"http://127.0.0.1:{port}"
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-
-
 def test_server_build_search_and_a_server_that_goes_away(server, hash_index, hash_embedder, monkeypatch):
     proc, uri = server
     monkeypatch.setenv("EDITION_QA_MILVUS_TIMEOUT", "3")
@@ -264,7 +233,7 @@ def test_unreachable_server_is_one_line(monkeypatch):
     monkeypatch.setenv("EDITION_QA_MILVUS_TIMEOUT", "2")
     started = time.monotonic()
     with pytest.raises(StoreUnavailableError) as exc:
-        open_index(f"http://127.0.0.1:{_free_port()}")
+        open_index(f"http://127.0.0.1:{free_port()}")
     assert time.monotonic() - started < 15 and "\n" not in str(exc.value)
 
 
