@@ -8,6 +8,10 @@ the added edition is answered from, whichever is later. Reported: answers/s, lat
 errors (with samples), how long after the add ended the first answer from the added edition came
 back (`added_visible_after_s`; that request waits in the same queue as the clients, so it includes
 one request's latency), and whether it is answerable at the end.
+
+With `milvus=True` the copy is a Milvus collection instead: a `milvus-lite server` (the gRPC path a
+Milvus cluster uses) is started on 127.0.0.1 for the run, the index is copied into it (vectors
+copied, not re-embedded), and both the server and the add are given its http:// URI.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ def _cli(*args: str | os.PathLike) -> list[str]:
     return [sys.executable, "-m", "qa.app.cli", "--quiet", *map(str, args)]
 
 
-def _edition_to_add(add: str | os.PathLike | None, index: Path, work: Path) -> tuple[Path, str, int, str]:
+def _edition_to_add(add: str | os.PathLike | None, index: Path | str, work: Path) -> tuple[Path, str, int, str]:
     """The file to add, its date and first page, and the question that checks it is answerable."""
     from qa.editions.parse import load_edition
     from qa.store.archive import list_editions
@@ -125,10 +129,40 @@ def _edition_to_add(add: str | os.PathLike | None, index: Path, work: Path) -> t
     return path, first.date, first.page, first.title
 
 
+def _milvus_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A `milvus-lite server` over a data folder in `work`, on a free port: (process, http URI)."""
+    exe = Path(sys.executable).with_name("milvus-lite")
+    if not exe.exists():
+        raise InputError("bench load --milvus needs milvus-lite: pip install 'edition-qa[milvus]'")
+    port = _free_port()
+    with open(work / "milvus.log", "wb") as out:
+        proc = subprocess.Popen([str(exe), "server", "--data-dir", str(work / "milvus"), "--host", "127.0.0.1",
+                                 "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise QAError(f"milvus-lite server did not start (log: {work / 'milvus.log'})")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.PathLike | None = None,
-               add: str | os.PathLike | None = None, add_at: float = 0.25,
+               add: str | os.PathLike | None = None, add_at: float = 0.25, milvus: bool = False,
                say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Serve a copy of the index, run `clients` concurrent askers for `seconds` while an edition is
+    """Serve a copy of the index (a folder, or with `milvus` a collection in a milvus-lite server
+    started for the run), run `clients` concurrent askers for `seconds` while an edition is
     added from another process at `add_at` of the run; the figures as a dict (see module doc)."""
     from qa.evaluation.questions import load_questions
 
@@ -147,8 +181,16 @@ def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.
                 raise InputError(f"No index at {source}; build one with `edition-qa build --index {source}`")
             say(f"building {source} from the sample edition")
             subprocess.run(_cli("build", "--index", source), env=env, check=True)
-        index = work / "index"
-        shutil.copytree(source, index)
+        store = None
+        if milvus:
+            from qa.store.location import copy_index
+
+            store, index = _milvus_server(work, env)
+            say(f"copying {source} into the milvus-lite server at {index}")
+            copy_index(source, index)
+        else:
+            index = work / "index"
+            shutil.copytree(source, index)
         add_path, add_date, add_page, check = _edition_to_add(add, index, work)
         port = _free_port()
         url = f"http://127.0.0.1:{port}/"
@@ -165,14 +207,12 @@ def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.
             result = _run(url, questions, clients, seconds, add_at, add_path, add_date, add_page, index, env, say)
             final = ask_http(url, check, date=add_date, page=add_page)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            _stop(server)
+            if store is not None:
+                _stop(store)
     cites = final.get("citations") or []
     result.update({
+        "store": "milvus-lite server" if milvus else "folder",
         "server_start_s": round(start_s, 1),
         "answerable_at_end": bool(cites) and cites[0].get("date") == add_date and not final.get("no_answer"),
         "check_question": check, "check_answer": final.get("short_answer", ""),
@@ -185,7 +225,7 @@ def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.
 
 
 def _run(url: str, questions: list[str], clients: int, seconds: float, add_at: float, add_path: Path,
-         add_date: str, add_page: int, index: Path, env: dict[str, str],
+         add_date: str, add_page: int, index: Path | str, env: dict[str, str],
          say: Callable[[str], None]) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []

@@ -49,8 +49,12 @@ def test_ask_http_through_the_rest_api(monkeypatch):
 
 
 @pytest.mark.slow
-def test_bench_load_short_run(sample_index_dir):
-    report = bench_load(clients=2, seconds=3, index_dir=sample_index_dir)
+@pytest.mark.parametrize("milvus", [False, True], ids=["folder", "milvus-lite-server"])
+def test_bench_load_short_run(sample_index_dir, milvus):
+    if milvus:
+        pytest.importorskip("milvus_lite")
+    report = bench_load(clients=2, seconds=3, index_dir=sample_index_dir, milvus=milvus)
+    assert report["store"] == ("milvus-lite server" if milvus else "folder")
     assert report["errors"] == 0, report["error_samples"]
     assert report["answers"] > 0 and report["latency_ms_p50"] <= report["latency_ms_max"]
     assert report["add_exit_code"] == 0 and report["add_edition"] == "2020-11-15 p.1"
