@@ -256,7 +256,10 @@ def serve(work: Path, n: int, *, asks: int = 30) -> dict[str, Any]:
     from qa.store.index import Index
 
     folder = work / f"index-{n}"
-    disk = {name: round(os.path.getsize(folder / name) / 2**20, 1) for name in ("store.sqlite", "vectors.faiss")}
+    vectors_file = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["vectors_file"]
+    disk = {name: round(os.path.getsize(folder / name) / 2**20, 1) if (folder / name).exists() else 0.0
+            for name in ("store.sqlite", "store.sqlite-wal", vectors_file)}
+    disk["vectors.faiss"] = disk.pop(vectors_file)
     t0 = time.perf_counter()
     index = Index.load(folder)
     load_s = time.perf_counter() - t0
@@ -352,8 +355,8 @@ def format_scale(report: dict[str, Any]) -> str:
                                                    if b["kind_used"] == "ivf" else ""),
         f"build               {b['build_s']} s (save {b['save_s']} s), peak RSS {b['build_peak_rss_mb']} MB",
         f"load                {s['load_s']} s, RSS {s['rss_loaded_mb']} MB; serving RSS {s['rss_serving_mb']} MB",
-        f"disk                {s['disk_total_mb']} MB (store.sqlite {s['disk_mb']['store.sqlite']}, "
-        f"vectors.faiss {s['disk_mb']['vectors.faiss']})",
+        f"disk                {s['disk_total_mb']} MB (store.sqlite {s['disk_mb']['store.sqlite']}, its WAL "
+        f"{s['disk_mb'].get('store.sqlite-wal', 0.0)}, vectors {s['disk_mb']['vectors.faiss']})",
         f"recall@10           {s['recall_at_10']} (dense search vs exact over the same vectors)",
         f"dense search        p50 {s['dense_ms']['p50']} ms, p95 {s['dense_ms']['p95']} ms",
         f"lexical search      p50 {s['lexical_ms']['p50']} ms, p95 {s['lexical_ms']['p95']} ms; "

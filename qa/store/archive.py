@@ -5,9 +5,9 @@ path, and only what opening and saving does differs (`_FolderWriter`, `_MilvusWr
 
 A folder: every change is load -> modify -> save under the folder's writer lock
 (`writer_lock`), so two writers in different processes take turns and neither loses the
-other's editions. A batch is published by one atomic save at its end: readers see all of it
-or none of it, and a writer killed at any point leaves the previous version in place (its
-leftovers are removed by the next writer, `clean_stale`).
+other's editions. A batch is published by one atomic save at its end, a commit in place
+(`qa.store.versions`): readers see all of it or none of it, and a writer killed at any point
+leaves the previous version in place (its leftovers are removed by the next writer, `clean_stale`).
 
 Milvus: the batch's pages are embedded and staged, then published in one step at its end
 (`MilvusIndex.publish`: hidden rows shown by one property write); a new collection is built
@@ -27,6 +27,7 @@ from typing import Any
 from qa.errors import InputError, QAError
 from qa.store.folder import checkpoint, clean_stale, writer_lock
 from qa.store.index import DEFAULT_MODEL, MANIFEST, STORE, Index
+from qa.store.versions import repair_manifest
 from qa.store.location import Location, parse_location
 
 __all__ = ["AddOutcome", "AddResult", "EditionRow", "add_editions", "edition_files",
@@ -111,6 +112,7 @@ class _FolderWriter:
             self.index: Any = Index(model=model if model is not None else DEFAULT_MODEL)
         else:
             self.index = Index.load(folder, model=model)  # "No index at ..." when missing
+            repair_manifest(folder, self.index.manifest)  # after a writer killed past its commit point
 
     def add(self, articles: Sequence[Any], *, progress: bool, source: str, sha256: str) -> tuple[int, int]:
         """Add one file's articles; (passages embedded, passages now on their pages)."""

@@ -1,6 +1,6 @@
-"""The index folder on disk, safely: finished folders swapped in atomically, SQLite files checked
-before use and copied whole, one writer at a time (a lock file beside the folder), leftovers of
-killed writers removed."""
+"""The index folder on disk, safely: finished folders swapped in atomically, files replaced
+atomically, SQLite files checked before use, one writer at a time (a lock file beside the
+folder), leftovers of killed writers removed."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 from qa.errors import IndexFormatError
 
-__all__ = ["WORKDIR_PREFIX", "backup_sqlite", "check_sqlite_file", "checkpoint", "clean_stale", "fsync_path",
-           "replace_dir", "writer_lock"]
+__all__ = ["QUICK_CHECK_MAX_BYTES", "WORKDIR_PREFIX", "check_sqlite_file", "checkpoint", "clean_stale",
+           "fsync_path", "replace_dir", "write_atomic", "writer_lock"]
 
 # Private working copies of loaded indexes live in the temp folder as <prefix><pid>-<random>.
 WORKDIR_PREFIX = "edition-qa-index-"
@@ -73,17 +73,22 @@ def _owner(name: str, marker: str) -> int | None:
 
 
 def clean_stale(folder: Path) -> list[Path]:
-    """Remove what killed writers left (temporary sibling folders, private working copies);
+    """Remove what killed writers left (temporary sibling folders and files, private working copies);
     call while holding `writer_lock`. Leftovers of live processes are kept. Returns the removed."""
     folder = Path(folder).absolute()
     found = [(p, _owner(p.name, f".{folder.name}.{kind}-"))
              for kind in ("tmp", "old") for p in folder.parent.glob(f".{folder.name}.{kind}-*")]
     found += [(p, _owner(p.name, WORKDIR_PREFIX))
               for p in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*")]
+    # files written atomically inside the folder (`write_atomic`): .NAME.tmp-<pid>-<ns>
+    found += [(p, _owner(p.name, ".tmp-")) for p in folder.glob(".*.tmp-*")] if folder.is_dir() else []
     removed = []
     for path, pid in found:
-        if pid is not None and pid != os.getpid() and not _alive(pid) and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+        if pid is not None and pid != os.getpid() and not _alive(pid):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             removed.append(path)
     return removed
 
@@ -94,6 +99,19 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a file by `write(tmp)` to a temporary sibling, fsync it, rename it to `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    try:
+        write(tmp)
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -123,19 +141,10 @@ def replace_dir(tmp: Path, final: Path) -> None:
     fsync_path(final.parent)
 
 
-def backup_sqlite(src: str, dest: Path) -> None:
-    """Copy an SQLite database (WAL included) into one self-contained file."""
-    source = sqlite3.connect(src)
-    target = sqlite3.connect(dest)
-    try:
-        source.backup(target)
-        target.execute("PRAGMA journal_mode = DELETE")  # one file on disk, no -wal beside it
-    finally:
-        target.close()
-        source.close()
-
-
 _SQLITE_HEADER = b"SQLite format 3\x00"
+# quick_check reads every page (seconds a GB): only files up to this size get it on open; a
+# larger one is checked by its header, tables and version, and SQLite reports damage it meets.
+QUICK_CHECK_MAX_BYTES = 256 * 2**20
 
 
 def check_sqlite_file(path: Path, *, readonly: bool, tables: set[str], version: int) -> None:
@@ -158,7 +167,8 @@ def check_sqlite_file(path: Path, *, readonly: bool, tables: set[str], version: 
         uri = f"file:{quote(str(path.resolve()))}?mode=ro"
         conn = sqlite3.connect(uri, uri=True)
         try:
-            check = conn.execute("PRAGMA quick_check").fetchone()
+            small = path.stat().st_size <= QUICK_CHECK_MAX_BYTES
+            check = conn.execute("PRAGMA quick_check").fetchone() if small else ("ok",)
             found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             stored = conn.execute("PRAGMA user_version").fetchone()[0]
         finally:

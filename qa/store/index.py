@@ -6,29 +6,31 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.errors import IndexFormatError, InputError
-from qa.store.folder import WORKDIR_PREFIX, backup_sqlite, checkpoint, fsync_path, replace_dir, writer_lock
+from qa.store.folder import WORKDIR_PREFIX, checkpoint, fsync_path, replace_dir, writer_lock
 from qa.store.vectors import DEFAULT_VECTOR_SETTINGS, Vectors
+from qa.store.versions import (FORMAT_VERSION, MANIFEST, STORE, commit_in_place, manifest_text, read_manifest,
+                               read_vectors, rebuild_hint, vectors_name)
 from qa.text import TOKENIZER_VERSION
 from qa.types import Article
 
-FORMAT_VERSION = 1
 DEFAULT_MODEL = "multilingual-e5-small"
-MANIFEST = "manifest.json"
-STORE = "store.sqlite"
-VECTORS = "vectors.faiss"
-# Indexes saved before the reader also held "sentences.faiss" (sentence vectors the old answer
-# scoring used); it is ignored on load and not written again.
+# Past this many passages `load` compares the store's passage count with the vectors' instead of
+# their id sets (a second per million): the store and the vectors file of a version are
+# published by one commit (qa.store.versions), and the manifest records the ids' sha256.
+FULL_CHECK_MAX = 200_000
 
 # Chunk and fusion settings recorded in the manifest; `retrieve` reads the fusion ones.
 # Fusion chosen on CMRC 2018 dev and our own sample questions (see `qa.search.retrieve.fuse`):
@@ -44,10 +46,6 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
     # FAISS index kind by size (exact, then IVF over 8-bit codes): see qa.store.vectors.
     "vectors": dict(DEFAULT_VECTOR_SETTINGS),
 }
-
-
-def _rebuild_hint(path: Path) -> str:
-    return f"Rebuild it with `edition-qa build --index {path}`."
 
 
 def merge_settings(settings: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -90,25 +88,30 @@ def _source_items(sources: Iterable[Any]) -> list[tuple[Path, str | None, int | 
 class Index:
     """Articles, passages and their vectors, searchable by `qa.search.retrieve.retrieve`.
 
-    The store lives in a private working folder; `save` copies it out atomically, so a
-    loaded index can be changed without touching the folder it came from until saved.
+    A new index keeps its store in a private working folder until `save` copies it out. A
+    loaded one reads its folder's store in place through a snapshot (the version it loaded,
+    whatever other processes publish meanwhile); its changes stay invisible to everyone else
+    until `save` to the same folder commits them (qa.store.versions), and are dropped by `close`.
     """
 
     def __init__(self, *, model: Any, settings: dict[str, Any] | None = None,
-                 manifest: dict[str, Any] | None = None, _store_file: Path | None = None,
-                 _vectors: Vectors | None = None) -> None:
+                 manifest: dict[str, Any] | None = None, _store: Any = None,
+                 _vectors: Vectors | None = None, _folder: Path | None = None) -> None:
         from qa.store.sqlite import Store
 
         self.settings = merge_settings(settings)
         self._model = model
         self._embedder: Any = None if isinstance(model, str) else model
         self._lock = threading.RLock()
-        self._workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
-        store_path = self._workdir / STORE
-        if _store_file is not None:
-            shutil.copyfile(_store_file, store_path)
-        self.store = Store(store_path)
+        self._folder = _folder  # the folder whose store this index reads in place, if any
+        self._store_inode = os.stat(_folder / STORE).st_ino if _folder is not None else None
+        self._workdir: Path | None = None
+        self._cleanup: Any = None
+        if _store is None:  # a store of its own: the working copy goes with the index
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+            _store = Store(self._workdir / STORE)
+            self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
+        self.store = _store  # a snapshot store closes when the last reference to it goes
         self._vectors = _vectors
         self.manifest: dict[str, Any] = dict(manifest or {})
 
@@ -179,23 +182,28 @@ class Index:
         passages = {a.id: chunk_article(a, size=chunk["size"], overlap=chunk["overlap"])
                     for a in articles}
         with self._lock:
-            kept = set(int(i) for i in self.vectors.ids())
+            ids = np.asarray([p.id for a in articles for p in passages[a.id]], dtype=np.int64)
+            kept = set(ids[np.isin(ids, self.vectors.ids())].tolist())
             new = [(a, p) for a in articles for p in passages[a.id] if p.id not in kept]
             # Embed before touching the store so that a failing model changes nothing.
             vecs = self.embedder.embed_passages(
                 [embedding_text(a, p) for a, p in new], progress=progress
             ) if new else np.zeros((0, self.vectors.dim), dtype=np.float32)
+            removed: set[int] = set()
+            added: set[int] = set()
             try:
                 for (date, page), arts in pages.items():
-                    self.store.remove_edition(date, page)  # re-adding a page replaces it
-                    self.store.add_edition(date, page, arts,
-                                           [p for a in arts for p in passages[a.id]],
-                                           source=source, sha256=sha256)
-                self.vectors.add([p.id for _, p in new], vecs)
+                    removed.update(self.store.remove_edition(date, page))  # re-adding a page replaces it
+                    page_passages = [p for a in arts for p in passages[a.id]]
+                    self.store.add_edition(date, page, arts, page_passages, source=source, sha256=sha256)
+                    added.update(p.id for p in page_passages)
             finally:
                 # Whatever the store now holds, the vectors match it (a page that failed to
                 # add, e.g. an article id clash, is gone from both).
-                self._prune()
+                self.vectors.remove(removed - added)
+                keep = [i for i, (_, p) in enumerate(new) if p.id in added]
+                self.vectors.add([new[i][1].id for i in keep], vecs[keep] if keep else vecs[:0])
+                self._touch()
         return len(new)
 
     def add_edition(self, path: str | os.PathLike, *, date: str | None = None,
@@ -212,14 +220,9 @@ class Index:
         """Remove an edition (all pages, or one); returns the number of passages removed."""
         with self._lock:
             ids = self.store.remove_edition(date, page)
-            self._prune()
+            self.vectors.remove(ids)
+            self._touch()
             return len(ids)
-
-    def _prune(self) -> None:
-        """Drop the vectors of passages the store no longer holds."""
-        wanted = set(self.store.passage_ids())
-        self.vectors.remove(i for i in set(int(i) for i in self.vectors.ids()) if i not in wanted)
-        self._touch()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -238,10 +241,8 @@ class Index:
         self.manifest = self._make_manifest()
 
     def _corpus_sha256(self) -> str:
-        h = hashlib.sha256()
-        for pid in sorted(self.store.passage_ids()):
-            h.update(f"{pid}\n".encode())
-        return h.hexdigest()
+        """sha256 of the sorted passage ids as little-endian int64 (the vectors hold the store's ids)."""
+        return hashlib.sha256(np.sort(self.vectors.ids()).astype("<i8").tobytes()).hexdigest()
 
     def _make_manifest(self) -> dict[str, Any]:
         from qa.version import __version__
@@ -267,25 +268,31 @@ class Index:
         }
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the index folder atomically: a temporary sibling, fsynced, then renamed."""
+        """Write the index folder atomically: in place to the folder it was loaded from (see
+        qa.store.versions), else a new folder (a temporary sibling, fsynced, then renamed)."""
         final = Path(path).absolute()
+        if self._folder is not None and final.exists() and os.path.samefile(final, self._folder):
+            return commit_in_place(self, final)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{time.time_ns()}")
         try:
             tmp.mkdir()  # a plain mkdir honours the umask (mkdtemp would make it private)
             with self._lock:
-                if not self.manifest:
-                    self._touch()
-                self.manifest["generation"] = int(self.manifest.get("generation", 0)) + 1
-                backup_sqlite(self.store.path, tmp / STORE)
-                self.vectors.write(tmp / VECTORS)
-                text = json.dumps(self.manifest, ensure_ascii=False, indent=2) + "\n"
+                self._touch()
+                generation = int(self.manifest.get("generation", 0)) + 1
+                manifest = {**self.manifest, "generation": generation, "vectors_file": vectors_name(generation)}
+                text = manifest_text(manifest)
+                self.store.backup(tmp / STORE)
+                with closing(sqlite3.connect(tmp / STORE)) as conn, conn:
+                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)", (text,))
+                self.vectors.write(tmp / manifest["vectors_file"])
                 (tmp / MANIFEST).write_text(text, encoding="utf-8")
-            for name in (STORE, VECTORS, MANIFEST):
+            for name in (STORE, manifest["vectors_file"], MANIFEST):
                 fsync_path(tmp / name)
             fsync_path(tmp)
             checkpoint("saving")
             replace_dir(tmp, final)
+            self.manifest = manifest
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -300,72 +307,56 @@ class Index:
             model: when given, the model the caller expects the index to be built with (an id,
                 or an Embedder-like object to use instead of loading the recorded model).
         """
+        from qa.store.sqlite import Store
+
         folder = Path(path)
-        hint = _rebuild_hint(folder)
-        manifest_path = folder / MANIFEST
-        if not manifest_path.is_file():
-            raise IndexFormatError(f"No index at {folder} (manifest.json missing). {hint}")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            version = int(manifest["format_version"])
-            built_model = str(manifest["model"])
-            dim = int(manifest["dimension"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-            raise IndexFormatError(f"Index manifest {manifest_path} is unreadable ({exc}). {hint}")
-        if version != FORMAT_VERSION:
-            raise IndexFormatError(
-                f"Index {folder} has format version {version}; this edition-qa reads "
-                f"version {FORMAT_VERSION}. {hint}")
-        if manifest.get("tokenizer_version") != TOKENIZER_VERSION:
-            raise IndexFormatError(
-                f"Index {folder} was built with text segmentation version "
-                f"{manifest.get('tokenizer_version')}; this edition-qa uses {TOKENIZER_VERSION}. {hint}")
+        hint = rebuild_hint(folder)
+        manifest = read_manifest(folder, hint)
+        built_model = str(manifest["model"])
         name = model if model is None or isinstance(model, str) else str(getattr(model, "model_id", ""))
         if name is not None and not _same_model(name, built_model):
             raise IndexFormatError(
                 f"Index {folder} was built with model {built_model!r}, not {name!r}. "
                 f"Rebuild it with `edition-qa build --index {folder} --model {name}`.")
-        for name in (STORE, VECTORS):
-            if not (folder / name).is_file():
-                raise IndexFormatError(f"Index {folder} lacks {name}. {hint}")
-        settings = {k: manifest[k] for k in ("chunk", "fusion", "vectors")
-                    if isinstance(manifest.get(k), dict)}
+        if not (folder / STORE).is_file():
+            raise IndexFormatError(f"Index {folder} lacks {STORE}. {hint}")
+        settings = {k: manifest[k] for k in ("chunk", "fusion", "vectors") if isinstance(manifest.get(k), dict)}
+        vectors = read_vectors(folder, manifest, merge_settings(settings)["vectors"], hint)  # before the store: corrupt files stay as they are
         try:
-            vectors = Vectors.read(folder / VECTORS, settings=merge_settings(settings)["vectors"])
-        except Exception as exc:  # faiss raises RuntimeError with a C++ message
-            raise IndexFormatError(f"Index file {folder / VECTORS} is corrupt ({_first_line(exc)}). "
-                                   f"{hint}") from None
-        if vectors.dim != dim:
-            raise IndexFormatError(f"Index {folder}: vectors have dimension {vectors.dim}, "
-                                   f"the manifest says {dim}. {hint}")
-        try:
-            index = cls(model=model or built_model, settings=settings, manifest=manifest,
-                        _store_file=folder / STORE, _vectors=vectors)
-            stored = set(index.store.passage_ids())
+            store = Store(folder / STORE, snapshot=True)
+            committed = json.loads(store.meta().get("manifest", "{}"))
         except Exception as exc:  # IndexFormatError from the store, sqlite3.DatabaseError
-            # The store's own message names the working copy; the cause stays chained.
             raise IndexFormatError(f"Index file {folder / STORE} is corrupt or not an edition-qa "
                                    f"store. {hint}") from exc
-        if stored != set(int(i) for i in vectors.ids()):
+        if committed.get("generation") != manifest.get("generation"):
+            # A version committed after manifest.json was read, or before its writer died.
+            manifest = {**manifest, **committed}
+            vectors = read_vectors(folder, manifest, merge_settings(settings)["vectors"], hint)
+        count = store.counts()["passages"]
+        if count != len(vectors) or (count <= FULL_CHECK_MAX and set(store.passage_ids()) != set(
+                int(i) for i in vectors.ids())):
+            store.close()
             raise IndexFormatError(
-                f"Index {folder}: {len(vectors)} vectors but {len(stored)} passages in the store "
+                f"Index {folder}: {len(vectors)} vectors but {count} passages in the store "
                 f"(an interrupted write?). {hint}")
-        return index
+        if vectors.dim != int(manifest["dimension"]):
+            store.close()
+            raise IndexFormatError(f"Index {folder}: vectors have dimension {vectors.dim}, "
+                                   f"the manifest says {manifest['dimension']}. {hint}")
+        return cls(model=model or built_model, settings=settings, manifest=manifest, _store=store,
+                   _vectors=vectors, _folder=folder)
 
     def close(self) -> None:
-        """Release the working copy (also done when the index is garbage collected)."""
+        """Close the store (dropping changes not saved) and remove the working copy, if any
+        (also done when the index is garbage collected)."""
         self.store.close()
-        self._cleanup()
+        if self._cleanup is not None:
+            self._cleanup()
 
 
 def _same_model(a: str, b: str) -> bool:
     """Model ids equal up to case and an organisation prefix ("intfloat/multilingual-e5-small")."""
     return a.lower().rstrip("/").rsplit("/", 1)[-1] == b.lower().rstrip("/").rsplit("/", 1)[-1]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 _default: Any = None  # a qa.store.live.LiveIndex over qa.paths.default_index_dir()

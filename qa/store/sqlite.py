@@ -4,73 +4,52 @@ FTS5 cannot segment Chinese, so the indexed columns hold `qa.store.lexical.segme
 joined by spaces and the FTS tokenizer only splits on them. Questions go through the same
 tokenizer, and `fts_query` quotes every term, so no question text is ever FTS5 syntax.
 
+Space (format 2): a passage's text is not stored, it is sliced from its article's body by its
+offsets; the FTS table is contentless (detail=full: bm25 gives the same scores as on a table
+with content, which detail=column does not in SQLite 3.40), so the segmented terms are not
+stored either. Removing a page recomputes its terms to delete them.
+
 Threads: one connection (`check_same_thread=False`) serialized by a lock. Every call is
-short (milliseconds on an edition), so readers queue rather than contend; SQLite WAL mode
-still lets another process read while this one writes.
+short (milliseconds on an edition), so readers queue rather than contend.
+
+Transactions: a plain store commits each call. A `snapshot` store (an index folder opened in
+place, `qa.store.index`) holds one transaction from opening to `commit`/`close`: its reads all
+see the version it opened (WAL: other processes keep committing meanwhile), and its writes stay
+invisible to everyone else until `commit`, which is the commit point of an index change.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 from urllib.parse import quote
 
 from qa.editions.chunk import headline_text
 from qa.errors import IndexFormatError, InputError
 from qa.store.folder import check_sqlite_file
-from qa.store.lexical import MAX_SCORED_ROWS, capped_query, fts_query, query_terms, segment
+from qa.store.lexical import segment
+from qa.store.sqlite_schema import (
+    DEFAULT_LEAD_BOOST,
+    DEFAULT_WEIGHTS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TABLES,
+    TEXT,
+    Edition,
+    StaleSnapshotError,
+    affordable,
+    article_json,
+    article_row,
+    search_large,
+    where_clause,
+)
 from qa.types import Article, Passage
 
-__all__ = ["DEFAULT_LEAD_BOOST", "DEFAULT_WEIGHTS", "SCHEMA_VERSION", "Edition", "Store"]
-
-SCHEMA_VERSION = 1
-# bm25() weights of the FTS columns (body, headline), measured with lexical search alone on
-# CMRC 2018 dev (250-char passages, lead boost 1.1: passage R@1 0.935 at headline 4, 0.938
-# at 6, 0.942 at 8) and on the sample edition (flat from 1 to 12). Gains flatten past 6, and a
-# heavier headline would let one matching headline outrank better passages elsewhere.
-# CJK character bigrams as a third column lowered R@1 (0.899 -> 0.868), so none are indexed.
-DEFAULT_WEIGHTS: tuple[float, float] = (1.0, 6.0)
-# Factor on the score of an article's first passage: leads carry the key facts (news puts
-# them first; encyclopedia sections open with the definition). CMRC R@1 0.884 -> 0.935 at
-# 1.1 (1.2 is worse), sample edition Chinese questions 0.95 -> 0.98.
-DEFAULT_LEAD_BOOST = 1.1
-
-_SCHEMA = f"""
-CREATE TABLE editions (
-    date TEXT NOT NULL, page INTEGER NOT NULL, source TEXT NOT NULL DEFAULT '',
-    sha256 TEXT NOT NULL DEFAULT '', added TEXT NOT NULL, PRIMARY KEY (date, page));
-CREATE TABLE articles (
-    id TEXT PRIMARY KEY, date TEXT NOT NULL, page INTEGER NOT NULL,
-    position INTEGER NOT NULL, json TEXT NOT NULL);
-CREATE INDEX articles_edition ON articles (date, page, position);
-CREATE TABLE passages (
-    id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles (id),
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL);
-CREATE INDEX passages_article ON passages (article_id, start);
--- Terms are pre-segmented; "." stays inside a term so decimals like 4.78 survive.
--- detail=column: queries are single terms, so token positions are never needed.
-CREATE VIRTUAL TABLE passages_fts USING fts5 (
-    body, headline, detail = column,
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '.'");
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
-_TABLES = {"editions", "articles", "passages", "passages_fts"}
-
-
-class Edition(NamedTuple):
-    """One edition page held by the store."""
-
-    date: str
-    page: int
-    source: str
-    sha256: str
-    added: str  # ISO UTC time it was added
-
+__all__ = ["DEFAULT_LEAD_BOOST", "DEFAULT_WEIGHTS", "SCHEMA_VERSION", "Edition", "StaleSnapshotError", "Store"]
 
 class Store:
     """Editions, articles and passages in one SQLite file, with lexical search.
@@ -80,6 +59,8 @@ class Store:
         weights: bm25 column weights (body, headline) used by `search` by default.
         lead_boost: score factor for an article's first passage used by `search` by default.
         readonly: open without writing (the file must exist).
+        snapshot: hold one transaction (see the module doc): reads see the version opened,
+            writes wait for `commit`.
     Raises:
         IndexFormatError: the file is not an edition-qa store, is corrupt, or has another
             schema version. The file is left untouched.
@@ -92,23 +73,27 @@ class Store:
         weights: Sequence[float] = DEFAULT_WEIGHTS,
         lead_boost: float = DEFAULT_LEAD_BOOST,
         readonly: bool = False,
+        snapshot: bool = False,
     ) -> None:
         self.path = str(path)
         self.weights = tuple(float(w) for w in weights)
         if len(self.weights) != 2:
             raise ValueError("weights must be (body, headline)")
         self.lead_boost = float(lead_boost)
+        self.snapshot = snapshot
+        self.changed = False  # a snapshot store holds writes not committed yet
         self._lock = threading.RLock()
         self._rows: int | None = None  # passages, counted on the first search after a change
         memory = self.path == ":memory:"
         if not memory:
-            check_sqlite_file(Path(self.path), readonly=readonly, tables=_TABLES, version=SCHEMA_VERSION)
+            check_sqlite_file(Path(self.path), readonly=readonly, tables=TABLES, version=SCHEMA_VERSION)
         try:
             if readonly:
                 uri = f"file:{quote(str(Path(self.path).resolve()))}?mode=ro"
-                self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
             else:
-                self._conn = sqlite3.connect(self.path, check_same_thread=False)
+                self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                             timeout=60)
             self._conn.execute("PRAGMA foreign_keys = ON")
             if not memory and not readonly:
                 self._conn.execute("PRAGMA journal_mode = WAL")
@@ -116,37 +101,80 @@ class Store:
             if not self._tables():
                 if readonly:
                     raise IndexFormatError(f"{self.path} is empty; build the index with `edition-qa build`")
-                with self._conn:
-                    self._conn.executescript(_SCHEMA)
+                self._conn.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+            if snapshot:
+                self._begin()
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(
                 f"{self.path} cannot be opened as an edition-qa store ({exc}); rebuild it with `edition-qa build`"
             ) from exc
 
-    # ------------------------------------------------------------------ opening
+    # ------------------------------------------------------------------ transactions
 
-    def _affordable(self, query: str) -> str:
-        """`fts_query(query)`, without its most common terms when they would cost too much."""
-        match = fts_query(query)
+    def _begin(self) -> None:
+        self._conn.execute("BEGIN")
+        self._conn.execute("SELECT count(*) FROM meta").fetchone()  # the first read pins the version
+        self.changed = False
+        self._rows = None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One atomic change: a savepoint, inside the snapshot's transaction or committed at once."""
         with self._lock:
-            if self._rows is None:
-                self._rows = self._conn.execute("SELECT count(*) FROM passages").fetchone()[0]
-            if not match or self._rows <= MAX_SCORED_ROWS:
-                return match
-            self._conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab "
-                               "USING fts5vocab(main, passages_fts, row)")
-            terms = query_terms(query)
-            marks = ",".join("?" * len(terms))
-            df = dict(self._conn.execute(f"SELECT term, doc FROM temp.passages_vocab WHERE term IN ({marks})",
-                                         terms).fetchall())
-        return capped_query(terms, df, MAX_SCORED_ROWS)
+            self._rows = None
+            try:
+                self._conn.execute("SAVEPOINT change")
+                try:
+                    yield
+                except BaseException:
+                    self._conn.execute("ROLLBACK TO change")
+                    self._conn.execute("RELEASE change")
+                    raise
+                self._conn.execute("RELEASE change")
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", None) == 517:  # SQLITE_BUSY_SNAPSHOT
+                    raise StaleSnapshotError(f"{self.path} was changed by another writer since it was "
+                                             "opened; open it again") from None
+                raise
+            self.changed = self.changed or self.snapshot
+
+    def commit(self, meta: Mapping[str, str] | None = None) -> None:
+        """Write `meta` and commit: a snapshot store publishes its changes (then holds the new version)."""
+        with self._lock:
+            if meta:
+                with self._write():
+                    self._conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                           list(meta.items()))
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+            if self.snapshot:
+                self._begin()
+
+    def meta(self) -> dict[str, str]:
+        """The key/value rows of the store's meta table (the manifest of the version held)."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def backup(self, dest: Path) -> None:
+        """Copy the version held into one new self-contained file (WAL mode, like every store)."""
+        if self.changed:
+            raise InputError(f"{self.path} has changes not committed yet; save the index to its own folder")
+        target = sqlite3.connect(dest)
+        try:
+            with self._lock:
+                self._conn.backup(target)
+            target.execute("PRAGMA journal_mode = WAL")
+        finally:
+            target.close()
+
+    # ------------------------------------------------------------------ opening
 
     def _tables(self) -> set[str]:
         rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {r[0] for r in rows} & _TABLES
+        return {r[0] for r in rows} & TABLES
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); changes not committed are dropped."""
         with self._lock:
             self._conn.close()
 
@@ -171,7 +199,8 @@ class Store:
     ) -> None:
         """Add one edition page: its articles (in printed order) and their passages.
 
-        `terms`: passage id -> its indexed form (`segment(text)`) where the caller has it already.
+        `terms`: passage id -> its indexed form where the caller has it already; it must equal
+        `segment(text)` (removing the page deletes the terms recomputed so).
 
         Raises InputError when the page is already stored (remove it first) or a passage
         belongs to none of `articles`. Nothing is written when it raises.
@@ -182,79 +211,54 @@ class Store:
             if p.article_id not in known:
                 raise InputError(f"passage {p.id} belongs to article {p.article_id!r}, which is not in the edition")
         added = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._rows = None
         heads = {a.id: segment(headline_text(a)) for a in articles}
-        with self._lock:
-            try:
-                with self._conn:
-                    self._conn.execute(
-                        "INSERT INTO editions (date, page, source, sha256, added) VALUES (?, ?, ?, ?, ?)",
-                        (date, int(page), source, sha256, added),
-                    )
-                    self._conn.executemany(
-                        "INSERT INTO articles (id, date, page, position, json) VALUES (?, ?, ?, ?, ?)",
-                        [
-                            (a.id, date, int(page), i, json.dumps(a.to_dict(), ensure_ascii=False))
-                            for i, a in enumerate(articles)
-                        ],
-                    )
-                    self._conn.executemany(
-                        'INSERT INTO passages (id, article_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
-                        [(p.id, p.article_id, p.start, p.end, p.text) for p in passages],
-                    )
-                    self._conn.executemany(
-                        "INSERT INTO passages_fts (rowid, body, headline) VALUES (?, ?, ?)",
-                        [(p.id, terms[p.id] if terms and p.id in terms else segment(p.text), heads[p.article_id])
-                         for p in passages],
-                    )
-            except sqlite3.IntegrityError as exc:
-                raise InputError(
-                    f"edition {date} page {page} (or one of its articles or passages) is already "
-                    f"in the index ({exc}); remove it first"
-                ) from exc
+        try:
+            with self._write():
+                self._conn.execute(
+                    "INSERT INTO editions (date, page, source, sha256, added) VALUES (?, ?, ?, ?, ?)",
+                    (date, int(page), source, sha256, added),
+                )
+                self._conn.executemany(
+                    "INSERT INTO articles (id, date, page, position, body, json) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(a.id, date, int(page), i, a.body, article_json(a)) for i, a in enumerate(articles)],
+                )
+                self._conn.executemany(
+                    'INSERT INTO passages (id, article_id, start, "end", text) VALUES (?, ?, ?, ?, ?)',
+                    [(p.id, p.article_id, p.start, p.end,
+                      None if known[p.article_id].body[p.start:p.end] == p.text else p.text) for p in passages],
+                )
+                self._conn.executemany(
+                    "INSERT INTO passages_fts (rowid, body, headline) VALUES (?, ?, ?)",
+                    [(p.id, terms[p.id] if terms and p.id in terms else segment(p.text), heads[p.article_id])
+                     for p in passages],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise InputError(
+                f"edition {date} page {page} (or one of its articles or passages) is already "
+                f"in the index ({exc}); remove it first"
+            ) from exc
 
     def remove_edition(self, date: str, page: int | None = None) -> list[int]:
         """Remove an edition's pages (all pages when `page` is None); returns the removed passage ids."""
-        where, args = self._where(date=date, page=page)
-        self._rows = None
-        with self._lock, self._conn:
-            ids = [r[0] for r in self._conn.execute(
-                f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where} ORDER BY p.id",
-                args,
-            )]
-            self._conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
-            self._conn.executemany("DELETE FROM passages WHERE id = ?", [(i,) for i in ids])
-            bare, _ = self._where(date=date, page=page, alias="")
+        where, args = where_clause(date=date, page=page)
+        with self._write():
+            rows = self._conn.execute(
+                f"SELECT p.id, {TEXT}, a.id, a.date, a.page, a.body, a.json FROM passages p "
+                f"JOIN articles a ON a.id = p.article_id WHERE {where} ORDER BY p.id", args).fetchall()
+            heads: dict[str, str] = {}
+            for r in rows:
+                if r[2] not in heads:
+                    heads[r[2]] = segment(headline_text(article_row(r[2:])))
+            # A contentless FTS table deletes a row given the terms it was indexed with.
+            self._conn.executemany(
+                "INSERT INTO passages_fts (passages_fts, rowid, body, headline) VALUES ('delete', ?, ?, ?)",
+                [(r[0], segment(r[1]), heads[r[2]]) for r in rows])
+            self._conn.executemany("DELETE FROM passages WHERE id = ?", [(r[0],) for r in rows])
+            bare, _ = where_clause(date=date, page=page, alias="")
             self._conn.execute(f"DELETE FROM articles WHERE {bare}", args)
             self._conn.execute(f"DELETE FROM editions WHERE {bare}", args)
-        return ids
-
+        return [r[0] for r in rows]
     # ------------------------------------------------------------------ reading
-
-    @staticmethod
-    def _where(
-        *, date: str | None = None, page: int | None = None, article_id: str | None = None, alias: str = "a.",
-        since: str | None = None, until: str | None = None,
-    ) -> tuple[str, list[object]]:
-        """A WHERE clause over the articles (or editions) columns and its parameters;
-        `since`/`until` are inclusive ISO dates (ISO dates compare as strings)."""
-        clauses, args = ["1"], []
-        if date is not None:
-            clauses.append(f"{alias}date = ?")
-            args.append(date)
-        if since is not None:
-            clauses.append(f"{alias}date >= ?")
-            args.append(since)
-        if until is not None:
-            clauses.append(f"{alias}date <= ?")
-            args.append(until)
-        if page is not None:
-            clauses.append(f"{alias}page = ?")
-            args.append(int(page))
-        if article_id is not None:
-            clauses.append(f"{alias}id = ?")
-            args.append(article_id)
-        return " AND ".join(clauses), args
 
     def editions(self) -> list[Edition]:
         """Stored edition pages, by date and page."""
@@ -275,18 +279,19 @@ class Store:
 
     def articles(self, *, date: str | None = None, page: int | None = None) -> list[Article]:
         """Articles in printed order (by date, page, position), optionally of one date / page."""
-        where, args = self._where(date=date, page=page)
+        where, args = where_clause(date=date, page=page)
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT json FROM articles a WHERE {where} ORDER BY date, page, position", args
-            ).fetchall()
-        return [Article.from_dict(json.loads(r[0])) for r in rows]
+                f"SELECT id, date, page, body, json FROM articles a WHERE {where} ORDER BY date, page, position",
+                args).fetchall()
+        return [article_row(r) for r in rows]
 
     def article(self, article_id: str) -> Article | None:
         """The article with this id, or None."""
         with self._lock:
-            row = self._conn.execute("SELECT json FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return Article.from_dict(json.loads(row[0])) if row else None
+            row = self._conn.execute("SELECT id, date, page, body, json FROM articles WHERE id = ?",
+                                     (article_id,)).fetchone()
+        return article_row(row) if row else None
 
     def passages(self, ids: Iterable[int]) -> list[Passage]:
         """Passages with these ids, in the order given; unknown ids are skipped."""
@@ -297,7 +302,8 @@ class Store:
                 chunk = ids[k:k + 500]
                 marks = ",".join("?" * len(chunk))
                 for r in self._conn.execute(
-                    f'SELECT id, article_id, start, "end", text FROM passages WHERE id IN ({marks})', chunk
+                    f'SELECT p.id, p.article_id, p.start, p."end", {TEXT} FROM passages p '
+                    f"JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})", chunk
                 ):
                     found[r[0]] = Passage(*r)
         return [found[i] for i in ids if i in found]
@@ -313,7 +319,7 @@ class Store:
     ) -> list[int]:
         """Ids of the passages matching the filters (all when none), in printed order;
         `since`/`until`: an inclusive range of edition dates."""
-        where, args = self._where(date=date, page=page, article_id=article_id, since=since, until=until)
+        where, args = where_clause(date=date, page=page, article_id=article_id, since=since, until=until)
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where} "
@@ -355,19 +361,22 @@ class Store:
         lead = float(self.lead_boost if lead_boost is None else lead_boost)
         if len(w) != 2:
             raise ValueError("weights must be (body, headline)")
-        match = self._affordable(query)
+        with self._lock:
+            if self._rows is None:
+                self._rows = self._conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+            match, large = affordable(self._conn, query, self._rows)
         if not match or limit <= 0:
             return []
-        where, args = self._where(date=date, page=page, article_id=article_id, since=since, until=until)
-        sql = (
-            "SELECT f.rowid, bm25(passages_fts, ?, ?) * (CASE WHEN p.start = 0 THEN ? ELSE 1.0 END) AS s "
-            "FROM passages_fts f "
-            "JOIN passages p ON p.id = f.rowid JOIN articles a ON a.id = p.article_id "
-            f"WHERE passages_fts MATCH ? AND {where} ORDER BY s, f.rowid LIMIT ?"
-        )
+        where, args = where_clause(date=date, page=page, article_id=article_id, since=since, until=until)
         with self._lock:
             try:
-                rows = self._conn.execute(sql, [*w, lead, match, *args, int(limit)]).fetchall()
+                if large and not args:
+                    return search_large(self._conn, match, w, lead, int(limit))
+                rows = self._conn.execute(
+                    "SELECT f.rowid, bm25(passages_fts, ?, ?) * (CASE WHEN p.start = 0 THEN ? ELSE 1.0 END) AS s "
+                    "FROM passages_fts f JOIN passages p ON p.id = f.rowid JOIN articles a ON a.id = p.article_id "
+                    f"WHERE passages_fts MATCH ? AND {where} ORDER BY s, f.rowid LIMIT ?",
+                    [*w, lead, match, *args, int(limit)]).fetchall()
             except sqlite3.OperationalError:
                 # Defensive: fts_query only emits quoted terms, but a query FTS5 still
                 # rejects means "nothing found", never an error for the person asking.

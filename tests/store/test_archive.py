@@ -107,9 +107,16 @@ def test_an_existing_index_keeps_its_model(base):
 
 
 def leftovers(folder: Path, pid: int) -> list[Path]:
-    """Temporary sibling folders of `folder` and working copies of process `pid`."""
+    """Temporary files and sibling folders of `folder`, and working copies of process `pid`."""
     return (sorted(folder.parent.glob(f".{folder.name}.tmp-*")) + sorted(folder.parent.glob(f".{folder.name}.old-*"))
+            + sorted(folder.glob(".*.tmp-*"))
             + sorted(Path(tempfile.gettempdir()).glob(f"edition-qa-index-{pid}-*")))
+
+
+def generations(folder: Path) -> tuple[int, list[str]]:
+    """The generation manifest.json names, and the vectors files in the folder."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return manifest["generation"], sorted(p.name for p in folder.glob("vectors-*.faiss"))
 
 
 @pytest.mark.parametrize("point", ["file-added", "saving", "swapped"])
@@ -122,9 +129,12 @@ def test_killed_add_leaves_the_previous_index_and_the_next_add_completes(base, t
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    assert leftovers(base, proc.pid), "the killed add should have left its working copy"
+    # What the killed add left: changes in an uncommitted transaction (file-added), a vectors file
+    # nothing names yet (saving), or a committed version manifest.json does not show yet (swapped).
+    assert generations(base) == (1, ["vectors-1.faiss"] if point == "file-added" else
+                                 ["vectors-1.faiss", "vectors-2.faiss"])
     after = content(base, hash_embedder)  # loadable, store and vectors agree
-    if point == "swapped":  # killed after the new version was in place, before tidying up
+    if point == "swapped":  # killed after the commit point, before manifest.json was replaced
         assert len(after[0]) == 4
     else:
         assert after == before
@@ -135,6 +145,7 @@ def test_killed_add_leaves_the_previous_index_and_the_next_add_completes(base, t
     assert len(content(base, hash_embedder)[1]) == 4 * PASSAGES
     assert [r.date for r in list_editions(base)] == ["2020-11-14", "2020-11-15", "2020-11-16", "2020-11-17"]
     assert leftovers(base, proc.pid) == []
+    assert generations(base) == (2, ["vectors-1.faiss", "vectors-2.faiss"])  # manifest.json repaired
 
 
 def test_writers_take_turns_and_a_killed_writer_releases_the_lock(base, tmp_path, hash_embedder):

@@ -10,16 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.errors import IndexFormatError
+from qa.errors import IndexFormatError, InputError
 from qa.paths import sample_editions
 from qa.search.retrieve import retrieve
 from qa.store.index import FORMAT_VERSION, Index, Vectors, default_index
+from qa.store.sqlite import StaleSnapshotError
 from qa.text import TOKENIZER_VERSION
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    """Name -> sha256 of every file in a folder (to prove a failing call touched nothing)."""
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    """Name -> sha256 of every file in a folder (to prove a failing call touched nothing); SQLite's
+    own -wal/-shm files, which opening a WAL database creates, are left out."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if not p.name.endswith(("-wal", "-shm"))}
+
+
+def _vectors_file(folder: Path) -> Path:
+    return folder / json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["vectors_file"]
 
 
 @pytest.fixture
@@ -63,10 +70,11 @@ def test_build_counts_and_manifest(hash_index, tmp_path):
     counts = hash_index.manifest["counts"]
     assert counts["editions"] == 1 and counts["passages"] == counts["vectors"] > 10
     folder = hash_index.save(tmp_path / "idx")
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "store.sqlite", "vectors.faiss"]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "store.sqlite", "vectors-1.faiss"]
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == "hash-bigrams-64" and manifest["dimension"] == 64
+    assert manifest["generation"] == 1 and manifest["vectors_file"] == "vectors-1.faiss"
     for key in ("package_version", "prompts", "chunk", "fusion", "corpus_sha256", "built_at"):
         assert key in manifest
     assert not list(tmp_path.glob(".idx.*"))  # no temporary sibling left behind
@@ -139,7 +147,7 @@ def test_index_of_an_older_build_with_sentence_vectors_still_loads(hash_index, h
     assert not (again / "sentences.faiss").exists()
 
 
-@pytest.mark.parametrize("name", ["store.sqlite", "vectors.faiss"])
+@pytest.mark.parametrize("name", ["store.sqlite", "vectors-1.faiss"])
 def test_corrupt_file_is_refused_and_left_untouched(hash_index, tmp_path, name):
     folder = hash_index.save(tmp_path / "idx")
     data = bytearray((folder / name).read_bytes())
@@ -153,9 +161,9 @@ def test_corrupt_file_is_refused_and_left_untouched(hash_index, tmp_path, name):
 
 def test_truncated_vectors_are_refused(hash_index, tmp_path):
     folder = hash_index.save(tmp_path / "idx")
-    data = (folder / "vectors.faiss").read_bytes()
-    (folder / "vectors.faiss").write_bytes(data[: len(data) // 2])
-    with pytest.raises(IndexFormatError, match="vectors.faiss"):
+    data = _vectors_file(folder).read_bytes()
+    _vectors_file(folder).write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexFormatError, match="vectors-1.faiss"):
         Index.load(folder)
 
 
@@ -191,7 +199,7 @@ def test_vector_count_mismatch_is_refused(hash_index, hash_embedder, tmp_path):
     other = tmp_path / "other"
     hash_index.vectors.remove(hash_index.store.passage_ids()[:1])
     hash_index.save(other)
-    shutil.copyfile(other / "vectors.faiss", folder / "vectors.faiss")
+    shutil.copyfile(_vectors_file(other), _vectors_file(folder))
     with pytest.raises(IndexFormatError, match="vectors but .* passages"):
         Index.load(folder)
 
@@ -265,3 +273,43 @@ def test_sample_index_with_real_model(sample_index):
     assert m["counts"]["passages"] == m["counts"]["vectors"] == len(sample_index)
     titles = {a.title for a in sample_index.articles()}
     assert "义乌绿色动力小镇通过省级命名验收" in titles
+
+
+def test_changes_in_place_are_invisible_until_saved_then_published_whole(hash_index, hash_embedder,
+                                                                         second_edition, tmp_path):
+    folder = hash_index.save(tmp_path / "idx")
+    n = len(hash_index)
+    reader = Index.load(folder, model=hash_embedder)
+    writer = Index.load(folder, model=hash_embedder)
+    writer.add_edition(second_edition, date="2020-11-15", page=2)
+    assert len(Index.load(folder, model=hash_embedder)) == n  # not committed yet
+    with pytest.raises(InputError, match="not committed"):
+        writer.save(tmp_path / "elsewhere")
+    writer.save(folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["generation"] == 2 and manifest == writer.manifest
+    assert {p.name for p in folder.glob("vectors-*.faiss")} == {"vectors-1.faiss", "vectors-2.faiss"}
+    assert reader.store.counts()["editions"] == 1 and len(reader) == n  # a snapshot of generation 1
+    now = Index.load(folder, model=hash_embedder)
+    assert len(now) == 2 * n and now.store.counts()["editions"] == 2
+    assert set(now.vectors.ids().tolist()) == set(now.store.passage_ids())
+    writer.remove_edition("2020-11-15")
+    writer.save(folder)
+    assert {p.name for p in folder.glob("vectors-*.faiss")} == {"vectors-2.faiss", "vectors-3.faiss"}
+    assert len(Index.load(folder, model=hash_embedder)) == n
+    with pytest.raises(StaleSnapshotError, match="changed by another writer"):
+        now.add_edition(second_edition, date="2020-11-16", page=2)  # its snapshot is generation 2
+    for index in (reader, writer, now):
+        index.close()
+
+
+def test_a_version_committed_before_manifest_json_was_replaced_is_loaded(hash_index, hash_embedder,
+                                                                         second_edition, tmp_path):
+    folder = hash_index.save(tmp_path / "idx")
+    old = (folder / "manifest.json").read_text(encoding="utf-8")
+    writer = Index.load(folder, model=hash_embedder)
+    writer.add_edition(second_edition, date="2020-11-15", page=2)
+    writer.save(folder)
+    (folder / "manifest.json").write_text(old, encoding="utf-8")  # as if killed right after the commit
+    loaded = Index.load(folder, model=hash_embedder)
+    assert loaded.manifest["generation"] == 2 and len(loaded) == len(writer)

@@ -317,14 +317,28 @@ def test_lead_boost_favours_first_passages(store: Store) -> None:
 
 
 def test_common_terms_are_dropped_past_the_budget(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qa.store import lexical, sqlite
+    from qa.store import lexical, sqlite_schema
 
     assert lexical.capped_query(["a", "b", "c"], {"a": 900, "b": 5, "c": 60}, 100) == '"b" OR "c"'
     assert lexical.capped_query(["a", "b"], {"a": 900, "b": 500}, 100) == '"b"'
     _fill(store)
     question = "义乌绿色动力小镇的规划面积是多少？"
     full = store.search(question, limit=100)
-    monkeypatch.setattr(sqlite, "MAX_SCORED_ROWS", 1)
+    monkeypatch.setattr(sqlite_schema, "MAX_SCORED_ROWS", 1)
     store._rows = None
     capped = store.search(question, limit=100)
     assert capped and len(capped) < len(full)
+
+
+def test_large_store_search_ranks_as_the_joined_query(store: Store) -> None:
+    """Past the budget an unfiltered search ranks in FTS5 alone and boosts leads afterwards:
+    the same passages and scores as the query joined to every matched passage."""
+    from qa.store.lexical import fts_query
+    from qa.store.sqlite_schema import search_large
+
+    _fill(store)
+    for question in ("义乌绿色动力小镇的规划面积是多少？", "马拉松 赛道", "美国馆面积"):
+        exact = store.search(question, limit=5)
+        fast = search_large(store._conn, fts_query(question), store.weights, store.lead_boost, 5)
+        assert [i for i, _ in fast] == [i for i, _ in exact]
+        assert [s for _, s in fast] == pytest.approx([s for _, s in exact])
