@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -196,17 +197,20 @@ def build_archive(n: int, work: Path, *, sources: Sequence[Path], pool_size: int
     ids: list[int] = []
     vecs: list[np.ndarray] = []
     done, last_note = 0, 0.0
-    for date, page, arts, passages, terms, pv in _pages(pool, n, pages_per_day=8, per_page=35,
-                                                         first_date="2020-11-13", seed=n):
-        index.store.add_edition(date, page, arts, passages, source="synthetic", terms=terms)
-        ids += [p.id for p in passages]
-        vecs.append(pv)
-        done += len(passages)
-        if len(ids) >= 20000 or done >= n:
-            x = np.concatenate(vecs)
-            index.vectors.add(ids, x)
-            truth.update(np.asarray(ids, dtype=np.int64), x)
-            ids, vecs = [], []
+    pages = _pages(pool, n, pages_per_day=8, per_page=35, first_date="2020-11-13", seed=n)
+    while chunk := list(itertools.islice(pages, 100)):
+        with index.store.transaction():  # 100 pages a commit (bulk loading: one FTS5 segment each)
+            for date, page, arts, passages, terms, _ in chunk:
+                index.store.add_edition(date, page, arts, passages, source="synthetic", terms=terms)
+        for date, _, _, passages, _, pv in chunk:
+            ids += [p.id for p in passages]
+            vecs.append(pv)
+            done += len(passages)
+            if len(ids) >= 20000 or done >= n:
+                x = np.concatenate(vecs)
+                index.vectors.add(ids, x)
+                truth.update(np.asarray(ids, dtype=np.int64), x)
+                ids, vecs = [], []
         if progress and time.perf_counter() - last_note > 30:
             last_note = time.perf_counter()
             print(f"  {done:,}/{n:,} passages, {date}, {last_note - t0:.0f} s", flush=True)

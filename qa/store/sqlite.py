@@ -150,6 +150,20 @@ class Store:
             if self.snapshot:
                 self._begin()
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group many changes into one commit (bulk loads: one FTS5 segment, not one a page)."""
+        if self.snapshot:
+            raise InputError("a snapshot store commits with `commit`")
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
     def meta(self) -> dict[str, str]:
         """The key/value rows of the store's meta table (the manifest of the version held)."""
         with self._lock:

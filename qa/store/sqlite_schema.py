@@ -56,7 +56,7 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Article)}
 def article_json(a: Article) -> str:
     """The fields of `a` not held in columns, compact, without the ones at their default."""
     d = {k: v for k, v in a.to_dict().items()
-         if k not in ("id", "date", "page", "body") and v not in ("", (), [], None) and v != _DEFAULTS.get(k)}
+         if k not in ("id", "date", "page", "body", "title") and v not in ("", (), [], None) and v != _DEFAULTS.get(k)}
     return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
 
 
