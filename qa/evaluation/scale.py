@@ -310,7 +310,12 @@ def serve(work: Path, n: int, *, asks: int = 30) -> dict[str, Any]:
     t0 = time.perf_counter()
     index.save(folder)
     add_save_s = time.perf_counter() - t0
-    found = retrieve("义乌绿色动力小镇的规划面积是多少？", index=index, date="2099-01-01")
+    t0 = time.perf_counter()
+    served = Index.load(folder)  # what a served index does when it sees the new version
+    reload_s = time.perf_counter() - t0
+    rss_two = _rss_mb()  # both versions held, as during a swap
+    found = retrieve("义乌绿色动力小镇的规划面积是多少？", index=served, date="2099-01-01")
+    served.close()
     index.remove_edition("2099-01-01")
     index.save(folder)
     return {"load_s": round(load_s, 1), "rss_loaded_mb": rss_loaded, "rss_serving_mb": rss_serving,
@@ -319,7 +324,7 @@ def serve(work: Path, n: int, *, asks: int = 30) -> dict[str, Any]:
             "lexical_ms": _ms(lex_t), "common_terms_lexical_ms": _ms(common_t), "retrieve_ms": _ms(ret_t),
             "ask_ms": _ms(ask_t), "questions": len(qs), "asks": min(asks, len(qs)),
             "add_passages": added, "add_s": round(add_s, 2), "add_save_s": round(add_save_s, 1),
-            "added_answerable": bool(found)}
+            "added_answerable": bool(found), "reload_s": round(reload_s, 1), "rss_two_versions_mb": rss_two}
 
 
 def bench_scale(n: int, *, work: Path, sources: Sequence[Path] | None = None, pool_size: int = 8000,
@@ -370,4 +375,6 @@ def format_scale(report: dict[str, Any]) -> str:
         f"ask                 p50 {s['ask_ms']['p50']} ms, p95 {s['ask_ms']['p95']} ms ({s['asks']} questions)",
         f"add one edition     {s['add_s']} s ({s['add_passages']} passages embedded), then save "
         f"{s['add_save_s']} s; answerable: {s['added_answerable']}",
+        f"reload              {s.get('reload_s')} s (a served index loading the new version); RSS with both "
+        f"versions {s.get('rss_two_versions_mb')} MB",
     ])
