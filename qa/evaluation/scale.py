@@ -28,6 +28,7 @@ import numpy as np
 
 from qa.editions.chunk import chunk_article
 from qa.errors import InputError
+from qa.evaluation.scale_terms import joined_terms, main_terms
 from qa.text import split_sentences
 from qa.types import Article, stable_hash
 
@@ -123,7 +124,8 @@ def _pages(pool: dict[str, Any], n: int, *, pages_per_day: int, per_page: int, f
     from qa.store.lexical import segment
 
     rng = np.random.default_rng(seed)
-    sents, terms, vecs, topics = pool["sentences"], pool["terms"], pool["vectors"], pool["topics"]
+    sents, vecs, topics = pool["sentences"], pool["vectors"], pool["topics"]
+    mains = [main_terms(t, x) for t, x in zip(sents, pool["terms"])]
     day, made, page = dt.date.fromisoformat(first_date), 0, 0
     while made < n:
         page = page % pages_per_day + 1
@@ -147,7 +149,7 @@ def _pages(pool: dict[str, Any], n: int, *, pages_per_day: int, per_page: int, f
                 lo, hi = np.searchsorted(starts, p.start, "right") - 1, np.searchsorted(starts, p.end, "left")
                 inside = [chosen[j] for j in range(lo, hi)]
                 whole = starts[lo] == p.start and starts[hi] == p.end
-                pterms[p.id] = " ".join(terms[i] for i in inside) if whole else segment(p.text)
+                pterms[p.id] = joined_terms(p.text, [mains[i] for i in inside]) if whole else segment(p.text)
                 v = vecs[inside].mean(axis=0)
                 pvecs.append(v / np.linalg.norm(v))
                 passages.append(p)

@@ -48,3 +48,21 @@ def test_small_archive_is_real_text_with_mean_sentence_vectors(tmp_path: Path) -
         index.close()
     assert "synthetic" in SYNTHETIC_NOTE
     assert json.loads((tmp_path / "questions-120.json").read_text(encoding="utf-8"))
+
+
+def test_passage_terms_from_sentence_terms_equal_segmenting_the_passage() -> None:
+    """The archive indexes a passage under its sentences' terms joined; they must be exactly
+    `segment(text)`, which removing a page deletes from the contentless FTS table."""
+    from qa.evaluation.scale import _pages
+    from qa.store.lexical import segment
+
+    sentences = ["2019年3月，公司在北京成立。", "项目总投资4.78亿元，占地3.32平方公里。", "全长42.195km的赛道有1.5万人参加！",
+                 "Model X在2020年发布；售价80万元。", "他说：“这是第1期工程。”", "随后又投资了2019年的3个项目。"]
+    pool = {"sentences": sentences, "terms": [segment(s) for s in sentences], "topics": [("t", 0, len(sentences))],
+            "vectors": np.eye(len(sentences), 8, dtype=np.float32)}
+    checked = 0
+    for _, _, _, passages, terms, _ in _pages(pool, 60, pages_per_day=2, per_page=10, first_date="2020-01-02", seed=1):
+        for p in passages:
+            assert terms[p.id] == segment(p.text)
+            checked += 1
+    assert checked >= 60
