@@ -5,8 +5,10 @@ Flow of `ask`: resolve a follow-up against the history (`qa.answers.followup`), 
 question. Every span it proposes has a margin: its score minus the no-answer score of its
 passage. Then:
 - the short answer is the span with the highest rank: its margin less a length prior fitted on
-  dev data (`edition-qa bench length-prior`, stored in reader.json); a passage of an article the
-  previous answer cited gets PREFERRED_BONUS, so a follow-up stays on its topic;
+  dev data (`edition-qa bench length-prior`, stored in reader.json), plus a weight times how far
+  its passage's fused retrieval score is below the best one read (`edition-qa bench
+  retrieval-weight`); a passage of an article the previous answer cited gets PREFERRED_BONUS, so
+  a follow-up stays on its topic;
 - the first citation is the sentence(s) of the article holding that span, highlight = the span;
   up to two more citations come from the best spans of other passages, never overlapping;
 - confidence = sigmoid(bias + weights . answer_features(...)) (the best margin, retrieval scores of
@@ -32,6 +34,7 @@ from qa.text import normalize, question_terms, split_sentences
 from qa.types import Answer, Article, Citation, Hit
 
 __all__ = ["ask", "warm", "answer_features", "confidence_from", "cut_question", "no_answer_settings", "read_hits",
+           "retrieval_weight", "span_order",
            "ANSWER_FEATURES", "MAX_QUESTION_CHARS", "READ_K"]
 
 # A question longer than this is cut (the UI says so); retrieval and the reader cut further.
@@ -68,7 +71,7 @@ def confidence_of(margin: float, calibration: dict[str, float]) -> float:
 
 # What the no-answer calibrator may weigh (`edition-qa bench calibrate` fits a weight for each).
 ANSWER_FEATURES = ("margin", "runner_up", "null", "dense", "fused", "terms_passage", "terms_article",
-                   "numbers_missing")
+                   "numbers_missing", "top_dense", "top_fused")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
@@ -78,11 +81,13 @@ def answer_features(question: str, hits: Sequence[Hit], readings: Sequence[Readi
     the best margin (with any follow-up bonus) and the best margin of the other passages, the
     no-answer score, dense and fused retrieval scores of the best passage, the share of the
     question's terms in that passage and in its article, the share of its numbers (years,
-    amounts) its article lacks."""
+    amounts) its article lacks, and the dense and fused scores of the first hit (how close the
+    edition comes to the question at all, wherever the answer is read)."""
     bonus = bonus or [0.0] * len(hits)
     margins = [(r.margin + bonus[r.passage], r) for r in readings if r.spans or r.best is not None]
     if not margins:
         return {name: 0.0 for name in ANSWER_FEATURES} | {"margin": -50.0, "runner_up": -50.0}
+    top = hits[0]
     margins.sort(key=lambda m: -m[0])
     best, reading = margins[0]
     hit = hits[reading.passage]
@@ -99,6 +104,8 @@ def answer_features(question: str, hits: Sequence[Hit], readings: Sequence[Readi
         "terms_passage": sum(t in passage for t in terms) / len(terms) if terms else 0.0,
         "terms_article": sum(t in article for t in terms) / len(terms) if terms else 0.0,
         "numbers_missing": sum(n not in article for n in numbers) / len(numbers) if numbers else 0.0,
+        "top_dense": top.dense if top.dense is not None else 0.0,
+        "top_fused": top.score,
     }
 
 
@@ -154,13 +161,27 @@ def _bonus(hit: Hit, preferred: Sequence[str]) -> float:
     return PREFERRED_BONUS if hit.article.id in preferred else 0.0
 
 
-def _ranked_spans(readings: Sequence[Reading], hits: Sequence[Hit], preferred: Sequence[str]) -> list[Span]:
-    """Every span read, best rank first (with the follow-up bonus folded in)."""
+def retrieval_weight(reader: Any) -> float:
+    """How much a passage's fused retrieval score counts in a span's rank (reader.json, fitted by
+    `edition-qa bench retrieval-weight`; 0 until fitted)."""
+    return float((reader.config.get("retrieval_weight") or {}).get("weight", 0.0))
+
+
+def span_order(spans: Sequence[Span], fused: Sequence[float], weight: float) -> list[Span]:
+    """`spans` best first by rank + weight x (their passage's fused score - the best fused score
+    read): the reader's margins alone compare poorly across passages, retrieval breaks the tie."""
+    top = max(fused, default=0.0)
+    return sorted(spans, key=lambda s: -(s.rank + weight * (fused[s.passage] - top)))
+
+
+def _ranked_spans(readings: Sequence[Reading], hits: Sequence[Hit], preferred: Sequence[str],
+                  weight: float = 0.0) -> list[Span]:
+    """Every span read, best first (with the follow-up bonus folded in)."""
     out = []
     for r in readings:
         bonus = _bonus(hits[r.passage], preferred)
         out += [Span(s.passage, s.start, s.end, s.text, s.score, s.margin + bonus, s.prior) for s in r.spans]
-    return sorted(out, key=lambda s: -s.rank)
+    return span_order(out, [h.score for h in hits], weight)
 
 
 def _reordered(hits: Sequence[Hit], ranked: Sequence[Span]) -> tuple[Hit, ...]:
@@ -211,7 +232,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     read = hits[:READ_K]
     readings = read_hits(resolved, read, reader)
     preferred = previous_articles(history) if resolved != asked else []
-    ranked = _ranked_spans(readings, read, preferred)
+    ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
     if not ranked:
         return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
     calibration = no_answer_settings(reader)

@@ -66,6 +66,24 @@ def cmd_bench_length_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_retrieval_weight(args: argparse.Namespace) -> int:
+    from qa.evaluation.weighting import bench_retrieval_weight
+
+    report = bench_retrieval_weight(args.file, limit=args.limit, progress=not args.quiet)
+    print(f"read weight  fit EM/F1 p@1 e@1 ({report['fit_questions']} q)   "
+          f"check EM/F1 p@1 e@1 ({report['check_questions']} q)")
+    for row in report["table"]:
+        mark = "  <- chosen" if row["read"] == report["read"] and row["weight"] == report["weight"] else ""
+        print(f"{row['read']:<4} {row['weight']:<6} " + "   ".join(
+            f"{row[h + '_em']:5.1f} / {row[h + '_f1']:4.1f} {row[h + '_passage_hit@1']:.3f} {row[h + '_extract_hit@1']:.3f}"
+            for h in ("fit", "check")) + mark)
+    if args.json:
+        write_json(args.json, report)
+    if args.write:
+        print(f"written to {update_config({'retrieval_weight': report})}")
+    return 0
+
+
 def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     from qa.evaluation.calibration import bench_calibrate
 
@@ -194,6 +212,13 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--write", action="store_true", help="store the chosen weight in the reader's reader.json")
     b.add_argument("--json", metavar="OUT", help="also write the whole table")
     b.set_defaults(func=cmd_bench_length_prior)
+    b = bench.add_parser("retrieval-weight", help="fit how much retrieval counts in ask's span ranking "
+                         "on a SQuAD-format file")
+    b.add_argument("file")
+    b.add_argument("--limit", type=int, help="only N answerable questions, spread over the file")
+    b.add_argument("--write", action="store_true", help="store the chosen weight in the reader's reader.json")
+    b.add_argument("--json", metavar="OUT", help="also write the whole table")
+    b.set_defaults(func=cmd_bench_retrieval_weight)
     b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only N questions, spread over the file")

@@ -279,3 +279,43 @@ def test_date_range_restricts_what_is_read_and_cited(hash_embedder) -> None:
             ask("规划面积？", index=index, reader=reader, since="2020-12-01", until="2020-11-01")
     finally:
         index.close()
+
+
+def test_span_order_weighs_how_far_each_passage_is_below_the_best_retrieved() -> None:
+    from qa.answers.ask import span_order
+
+    near = Span(0, 0, 2, "aa", 5.0, 2.0)  # rank 2.0, in the best-retrieved passage
+    far = Span(1, 0, 2, "bb", 6.0, 3.0)  # rank 3.0, in a passage 0.25 below it
+    assert span_order([near, far], [1.0, 0.75], 0.0) == [far, near]  # the reader alone
+    assert span_order([near, far], [1.0, 0.75], 3.9) == [far, near]  # 3.0 - 0.975 > 2.0
+    assert span_order([near, far], [1.0, 0.75], 4.1) == [near, far]  # 3.0 - 1.025 < 2.0
+
+
+def test_the_retrieval_weight_of_reader_json_picks_the_span_of_the_better_retrieved_passage(small_index) -> None:
+    from qa.search.retrieve import retrieve
+
+    question = "小镇和马拉松"
+    hits = retrieve(question, k=READ_K, index=small_index)
+    assert hits[0].score > hits[1].score
+    second = hits[1].article.id
+    # the reader likes the second passage's numbers a little better than the first's
+    scores = {"10000|4公里|2020": 2.0} if second == "race" else {"3.32|20.65|206|15GW|23日": 2.0}
+    reader = StubReader(scores)
+    plain = ask(question, index=small_index, reader=reader)
+    assert plain.citations[0].article.id == second
+    gap = hits[0].score - hits[1].score
+    reader.config["retrieval_weight"] = {"weight": 2.0 / gap}  # a margin 1.0 worse is worth it now
+    weighted = ask(question, index=small_index, reader=reader)
+    _check_invariants(weighted)
+    assert weighted.citations[0].article.id == hits[0].article.id
+    assert weighted.hits[0].article.id == hits[0].article.id
+
+
+def test_top_features_describe_the_first_hit_wherever_the_answer_is(small_index) -> None:
+    from qa.answers.ask import answer_features
+    from qa.search.retrieve import retrieve
+
+    hits = retrieve("美国馆的面积", k=READ_K, index=small_index)
+    readings = StubReader({"950": -1.0, ".": 4.0}).read("q", [h.passage.text for h in hits])
+    found = answer_features("美国馆的面积", hits, readings)
+    assert found["top_fused"] == hits[0].score and found["top_dense"] == hits[0].dense
