@@ -81,6 +81,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from qa.paths import default_index_dir
+    from qa.store.upgrade import upgrade_folder
+
+    folder = Path(args.index or os.environ.get("EDITION_QA_INDEX") or default_index_dir())
+    counts = upgrade_folder(folder)
+    print(f"upgraded {folder} to index format 2: {counts['editions']} edition page(s), "
+          f"{counts['passages']} passages, vectors kept")
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from qa.search.retrieve import retrieve
 
@@ -270,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="DIR|URI")
     p.add_argument("--read-only", action="store_true", help="no adding editions from the UI or the API")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("upgrade", help="convert an index folder of format 1 to format 2, without re-embedding")
+    p.add_argument("--index", metavar="DIR")
+    p.set_defaults(func=cmd_upgrade)
 
     p = sub.add_parser("copy", help="copy an index between folders and Milvus, without re-embedding")
     p.add_argument("src", help="index folder or Milvus URI")

@@ -1,12 +1,13 @@
 """Serving an index folder while other processes change it: newer versions are picked up whole.
 
-Writers (`qa.store.archive`) never change a published folder: each save builds a new folder
-and swaps it in with one rename, so `manifest.json` is a new file (new inode) per version.
+Writers (`qa.store.archive`) never change a published version: each save commits the next
+generation in place (`qa.store.versions`: one SQLite transaction, a new vectors file) or swaps in
+a new folder, and `manifest.json` is replaced by a new file (new inode) per version.
 `LiveIndex.current()` stats that file (microseconds) before each question; when it changed,
-the new version is loaded in full (in a background thread, or on the call when none is
-loaded yet) while questions keep using the old one, then the reference is swapped under a
-lock. A question holds the Index it started with to the end, so it sees one version only;
-the old Index is closed (its working copy removed) when the last question using it lets go
+the new version is loaded (a new snapshot of the store and the new vectors file; in a background
+thread, or on the call when none is loaded yet) while questions keep using the old one, whose
+snapshot still shows the version it loaded, then the reference is swapped under a lock. A question holds the Index it started with to the end, so it sees one version only;
+the old Index is released (its snapshot ended) when the last question using it lets go
 (reference counting runs its finalizer).
 
 A load that overlaps a swap could read the manifest of one version and the files of the

@@ -210,11 +210,13 @@ class Store:
         source: str = "",
         sha256: str = "",
         terms: Mapping[int, str] | None = None,
+        added: str | None = None,
     ) -> None:
         """Add one edition page: its articles (in printed order) and their passages.
 
         `terms`: passage id -> its indexed form where the caller has it already; it must equal
-        `segment(text)` (removing the page deletes the terms recomputed so).
+        `segment(text)` (removing the page deletes the terms recomputed so). `added`: when it was
+        added (ISO UTC; default now).
 
         Raises InputError when the page is already stored (remove it first) or a passage
         belongs to none of `articles`. Nothing is written when it raises.
@@ -224,7 +226,7 @@ class Store:
         for p in passages:
             if p.article_id not in known:
                 raise InputError(f"passage {p.id} belongs to article {p.article_id!r}, which is not in the edition")
-        added = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        added = added or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         heads = {a.id: segment(headline_text(a)) for a in articles}
         try:
             with self._write():

@@ -62,9 +62,10 @@ def read_manifest(folder: Path, hint: str) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise IndexFormatError(f"Index manifest {path} is unreadable ({exc}). {hint}") from None
     if version != FORMAT_VERSION:
+        upgrade = f"`edition-qa upgrade --index {folder}` converts it without re-embedding, or " if version == 1 else ""
         raise IndexFormatError(
             f"Index {folder} has format version {version}; this edition-qa reads "
-            f"version {FORMAT_VERSION}. {hint}")
+            f"version {FORMAT_VERSION}. {upgrade}{hint[0].lower() if upgrade else hint[0]}{hint[1:]}")
     if manifest.get("tokenizer_version") != TOKENIZER_VERSION:
         raise IndexFormatError(
             f"Index {folder} was built with text segmentation version "
