@@ -154,7 +154,7 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
 
     say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
     report = bench_load(clients=args.clients, seconds=args.seconds, index_dir=args.index, add=args.add,
-                        milvus=args.milvus, say=say)
+                        milvus=args.milvus_lite, say=say)
     print(format_load(report))
     if args.json:
         write_json(args.json, report)
@@ -269,7 +269,7 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--index", metavar="DIR", help="index to serve a copy of (default: index/default)")
     b.add_argument("--add", metavar="FILE", help="edition file added during the run "
                    "(default: the sample page as the day after the latest edition)")
-    b.add_argument("--milvus", action="store_true", help="serve the copy from a milvus-lite server "
+    b.add_argument("--milvus-lite", action="store_true", help="serve the copy from a milvus-lite server "
                    "started for the run (the gRPC path of a Milvus cluster) instead of a folder")
     b.add_argument("--json", metavar="OUT")
     b.set_defaults(func=cmd_bench_load)

@@ -133,7 +133,7 @@ def _milvus_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen, s
     """A `milvus-lite server` over a data folder in `work`, on a free port: (process, http URI)."""
     exe = Path(sys.executable).with_name("milvus-lite")
     if not exe.exists():
-        raise InputError("bench load --milvus needs milvus-lite: pip install 'edition-qa[milvus]'")
+        raise InputError("bench load --milvus-lite needs milvus-lite: pip install 'edition-qa[milvus]'")
     port = _free_port()
     with open(work / "milvus.log", "wb") as out:
         proc = subprocess.Popen([str(exe), "server", "--data-dir", str(work / "milvus"), "--host", "127.0.0.1",
