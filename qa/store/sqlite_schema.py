@@ -124,14 +124,22 @@ def affordable(conn: sqlite3.Connection, query: str, rows: int) -> tuple[str, bo
 
 def search_large(conn: sqlite3.Connection, match: str, w: tuple[float, ...], lead: float,
                  limit: int) -> list[tuple[int, float]]:
-    """Unfiltered search of a large store: FTS5 alone ranks its top rows (joining every
-    matched row to its passage cost more than scoring it), then the lead boost re-orders
-    twice `limit` of them (a lead further down would need a raw score within 1/lead of them)."""
-    rows = conn.execute(
-        "SELECT rowid, bm25(passages_fts, ?, ?) AS s FROM passages_fts WHERE passages_fts MATCH ? "
-        "ORDER BY s LIMIT ?", [*w, match, 2 * limit]).fetchall()
-    marks = ",".join("?" * len(rows))
-    leads = {r[0] for r in conn.execute(
-        f"SELECT id FROM passages WHERE start = 0 AND id IN ({marks})", [r[0] for r in rows])} if rows else set()
-    scored = sorted((s * (lead if i in leads else 1.0), i) for i, s in rows)
-    return [(i, -s) for s, i in scored[:limit]]
+    """Unfiltered search of a large store: FTS5 alone ranks its top rows (joining every matched
+    row to its passage cost as much as scoring it), then the lead boost re-orders them. Exact:
+    more rows are fetched until no row left out could reach the top `limit` even boosted."""
+    depth = 2 * limit
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, bm25(passages_fts, ?, ?) AS s FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY s, rowid LIMIT ?", [*w, match, depth]).fetchall()
+        leads: set[int] = set()
+        for k in range(0, len(rows), 500):  # SQLite's bound-parameter limit
+            ids = [r[0] for r in rows[k:k + 500]]
+            leads.update(r[0] for r in conn.execute(
+                f"SELECT id FROM passages WHERE start = 0 AND id IN ({','.join('?' * len(ids))})", ids))
+        scored = sorted((s * (lead if i in leads else 1.0), i) for i, s in rows)[:limit]
+        # bm25() is negative, lower is better: a row after the last fetched scores at best
+        # last * max(lead, 1), which must be worse than the `limit`-th kept.
+        if len(rows) < depth or len(scored) < limit or rows[-1][1] * max(lead, 1.0) > scored[-1][0]:
+            return [(i, -s) for s, i in scored]
+        depth *= 4
