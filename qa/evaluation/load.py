@@ -16,6 +16,7 @@ copied, not re-embedded), and both the server and the add are given its http:// 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -174,18 +175,18 @@ def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                         os.environ.get("PYTHONPATH", "")]))}
-    with tempfile.TemporaryDirectory(prefix="edition-qa-load-") as tmp:
-        work = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="edition-qa-load-") as tmp, contextlib.ExitStack() as stop:
+        work = Path(tmp)  # `stop` ends the servers started below, whatever fails (last started first)
         if not (source / "manifest.json").exists():
             if index_dir is not None:
                 raise InputError(f"No index at {source}; build one with `edition-qa build --index {source}`")
             say(f"building {source} from the sample edition")
             subprocess.run(_cli("build", "--index", source), env=env, check=True)
-        store = None
         if milvus:
             from qa.store.location import copy_index
 
             store, index = _milvus_server(work, env)
+            stop.callback(_stop, store)
             say(f"copying {source} into the milvus-lite server at {index}")
             copy_index(source, index)
         else:
@@ -200,16 +201,12 @@ def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.
         with open(log, "wb") as out:
             server = subprocess.Popen(_cli("serve", "--index", index, "--port", port), env=env,
                                       stdout=out, stderr=subprocess.STDOUT)
-        try:
-            _wait_for_server(url, server, log)
-            start_s = time.perf_counter() - started
-            say(f"serving after {start_s:.1f} s; {clients} clients for {seconds:g} s")
-            result = _run(url, questions, clients, seconds, add_at, add_path, add_date, add_page, index, env, say)
-            final = ask_http(url, check, date=add_date, page=add_page)
-        finally:
-            _stop(server)
-            if store is not None:
-                _stop(store)
+        stop.callback(_stop, server)
+        _wait_for_server(url, server, log)
+        start_s = time.perf_counter() - started
+        say(f"serving after {start_s:.1f} s; {clients} clients for {seconds:g} s")
+        result = _run(url, questions, clients, seconds, add_at, add_path, add_date, add_page, index, env, say)
+        final = ask_http(url, check, date=add_date, page=add_page)
     cites = final.get("citations") or []
     result.update({
         "store": "milvus-lite server" if milvus else "folder",
