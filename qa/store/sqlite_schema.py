@@ -124,22 +124,27 @@ def affordable(conn: sqlite3.Connection, query: str, rows: int) -> tuple[str, bo
 
 def search_large(conn: sqlite3.Connection, match: str, w: tuple[float, ...], lead: float,
                  limit: int) -> list[tuple[int, float]]:
-    """Unfiltered search of a large store: FTS5 alone ranks its top rows (joining every matched
-    row to its passage cost as much as scoring it), then the lead boost re-orders them. Exact:
-    more rows are fetched until no row left out could reach the top `limit` even boosted."""
-    depth = 2 * limit
-    while True:
-        rows = conn.execute(
-            "SELECT rowid, bm25(passages_fts, ?, ?) AS s FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY s, rowid LIMIT ?", [*w, match, depth]).fetchall()
-        leads: set[int] = set()
-        for k in range(0, len(rows), 500):  # SQLite's bound-parameter limit
-            ids = [r[0] for r in rows[k:k + 500]]
-            leads.update(r[0] for r in conn.execute(
-                f"SELECT id FROM passages WHERE start = 0 AND id IN ({','.join('?' * len(ids))})", ids))
-        scored = sorted((s * (lead if i in leads else 1.0), i) for i, s in rows)[:limit]
-        # bm25() is negative, lower is better: a row after the last fetched scores at best
-        # last * max(lead, 1), which must be worse than the `limit`-th kept.
-        if len(rows) < depth or len(scored) < limit or rows[-1][1] * max(lead, 1.0) > scored[-1][0]:
-            return [(i, -s) for s, i in scored]
-        depth *= 4
+    """Unfiltered search of a large store: FTS5 alone ranks the matched rows (joining every one to
+    its passage cost as much as scoring it), then the lead boost re-orders the best of them. Exact:
+    rows are read from the one ranked query until none left could reach the top `limit` boosted."""
+    cur = conn.execute("SELECT rowid, bm25(passages_fts, ?, ?) AS s FROM passages_fts "
+                       "WHERE passages_fts MATCH ? ORDER BY s, rowid", [*w, match])
+    rows: list[tuple[int, float]] = []
+    leads: set[int] = set()
+    want = 2 * limit
+    try:
+        while True:
+            more = cur.fetchmany(want - len(rows))
+            for k in range(0, len(more), 500):  # SQLite's bound-parameter limit
+                ids = [r[0] for r in more[k:k + 500]]
+                leads.update(r[0] for r in conn.execute(
+                    f"SELECT id FROM passages WHERE start = 0 AND id IN ({','.join('?' * len(ids))})", ids))
+            rows += more
+            scored = sorted((s * (lead if i in leads else 1.0), i) for i, s in rows)[:limit]
+            # bm25() is negative, lower is better: a row not read yet scores at best
+            # last * max(lead, 1), which must be worse than the `limit`-th kept.
+            if len(rows) < want or len(scored) < limit or rows[-1][1] * max(lead, 1.0) > scored[-1][0]:
+                return [(i, -s) for s, i in scored]
+            want *= 4
+    finally:
+        cur.close()
