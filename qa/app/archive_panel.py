@@ -5,8 +5,9 @@ newer version is swapped in (`front_page`, cached per version). The add panel ta
 files only: a file's bytes are read from Gradio's upload folder (any other path is refused),
 capped at MAX_UPLOAD_BYTES, and written under a fresh temporary folder with a name this module
 makes (the uploaded name is used only for its suffix and its date/page pattern, sanitized), and
-that copy is added with `qa.store.archive.add_editions` to the served index folder. The
-LiveIndex then swaps the new version in: answerable without a restart.
+that copy is added with `qa.store.archive.add_editions` to the served index: a folder, whose
+LiveIndex then swaps the new version in, or a Milvus collection, which the served MilvusIndex
+reads as soon as the batch is published. Either way it is answerable without a restart.
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ _cache_lock = threading.Lock()
 
 
 def _version_key(index: Any) -> tuple:
+    if _milvus_location(index) is not None:  # one object serves every version: ask the collection
+        from qa.store.milvus_conn import GENERATION
+
+        try:
+            return (id(index), index.conn.properties().get(GENERATION))
+        except Exception:  # the server is away: no cached listing, _rows reports it
+            return (id(index), None)
     manifest = getattr(index, "manifest", None)
     if isinstance(manifest, dict):
         return (id(index), manifest.get("generation"), manifest.get("built"), manifest.get("corpus_sha256"))
@@ -166,9 +174,16 @@ def upload_root() -> Path:
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
 
 
+def _milvus_location(index: Any) -> Any:
+    """The Milvus location a served MilvusIndex reads, else None."""
+    where = getattr(index, "location", None)
+    return where if getattr(where, "is_milvus", False) else None
+
+
 def can_add(index: Any, *, read_only: bool) -> bool:
-    """Whether the UI may add editions: not read-only and serving an index folder."""
-    return not read_only and isinstance(index, LiveIndex)
+    """Whether the UI may add editions: not read-only, and serving an index folder (a LiveIndex)
+    or a Milvus collection (which readers see change as soon as a batch is published)."""
+    return not read_only and (isinstance(index, LiveIndex) or _milvus_location(index) is not None)
 
 
 def _raw_path(raw: Any) -> str:
@@ -238,7 +253,7 @@ def _one_line(text: str, staged: Path, shown: str, *, limit: int = 300) -> str:
 def add_uploads(index: Any, files: Sequence[Any] | None, *, date: str | None = None, page: Any = None,
                 read_only: bool = False, root: Path | None = None,
                 progress: Callable[[float, str], None] | None = None) -> str:
-    """Add uploaded edition files to the served index folder; the outcome as HTML (a line per
+    """Add uploaded edition files to the served index (folder or Milvus); the outcome as HTML (a line per
     file, errors included, then the parsed items). QAError when adding is not allowed."""
     from qa.store.archive import add_editions
 
@@ -270,8 +285,9 @@ def add_uploads(index: Any, files: Sequence[Any] | None, *, date: str | None = N
 
         if staged:
             step(0.05, "parsing and embedding")
-            result = add_editions(index.folder, [p for p, _ in staged], report=report)
-            if result.saved:
+            target = index.folder if isinstance(index, LiveIndex) else _milvus_location(index)
+            result = add_editions(target, [p for p, _ in staged], report=report)
+            if result.saved and isinstance(index, LiveIndex):
                 step(0.95, "swapping in the new version")
                 index.refresh()  # answerable as soon as this reply shows
             for o in result.outcomes:

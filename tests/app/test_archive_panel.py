@@ -167,3 +167,33 @@ def test_add_endpoint_uploads_and_read_only_has_none(served, tmp_path):
             urllib.request.urlopen(request, timeout=10)
     finally:
         demo.close()
+
+
+def test_add_uploads_to_a_served_milvus_collection(tmp_path, hash_embedder, monkeypatch):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    import qa.models.embed
+    from qa.search.retrieve import retrieve
+    from qa.store.archive import add_editions
+
+    monkeypatch.setattr(qa.models.embed, "get_embedder", lambda model=None: hash_embedder)
+    uri = f"milvus://{tmp_path / 'm.db'}"
+    add_editions(uri, [SAMPLE], model=hash_embedder)
+    served = ui.load_index(uri)
+    try:
+        assert [r.date for r in archive_panel.front_page(served).rows] == ["2020-11-14"]
+        assert archive_panel.can_add(served, read_only=False)
+        assert not archive_panel.can_add(served, read_only=True)
+        root = tmp_path / "gradio"
+        good = upload(root / "a", "edition-2021-03-05-p01.txt", NEW_PAGE)
+        html = archive_panel.add_uploads(served, [good], root=root)
+        assert "added 2021-03-05 p.1: 1 items" in html and "<td>青岩刘水上公园今日开园</td>" in html
+        # the served object answers from the new edition without being reopened
+        hits = retrieve("青岩刘水上公园的面积是多少？", k=3, index=served, date="2021-03-05")
+        assert hits and hits[0].article.headline == "青岩刘水上公园今日开园"
+        assert sorted({(a.date, a.page) for a in served.articles()}) == [("2020-11-14", 1), ("2021-03-05", 1)]
+        assert "unchanged 2021-03-05 p.1" in archive_panel.add_uploads(served, [good], root=root)
+        # the front page follows the collection's generation, not the object serving it
+        assert sorted(r.date for r in archive_panel.front_page(served).rows) == ["2020-11-14", "2021-03-05"]
+    finally:
+        served.close()
