@@ -199,7 +199,7 @@ def respond(index: Any, question: str, date: Any, page: Any, session: Session | 
 
 def build_app(index: Any, *, read_only: bool = False) -> gr.Blocks:
     """The Blocks app over a loaded index (not launched; see `serve`). The "Add edition" panel
-    is there when `index` is a served folder (a LiveIndex) and not `read_only`."""
+    is there when `index` is a served folder (a LiveIndex) or Milvus collection and not `read_only`."""
     front = front_page(index)
     several = front.several
 
