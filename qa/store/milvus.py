@@ -28,7 +28,6 @@ import numpy as np
 
 from qa.errors import IndexFormatError, InputError
 from qa.store.index import (
-    FORMAT_VERSION,
     _resolve_embedder,
     _same_model,
     merge_settings,
@@ -51,6 +50,11 @@ def _source_pages(index: Any) -> Any:
         yield dict(ed._asdict()), arts, index.store.passages(pids), vecs
 
 
+# The collection layout's own version, apart from the folder's FORMAT_VERSION (folder format 2
+# changed SQLite and the vectors files, nothing of a collection).
+MILVUS_FORMAT_VERSION = 1
+
+
 def _manifest_of(index: Any) -> dict[str, Any]:
     m = dict(index.manifest or {})
     if not m and hasattr(index, "_touch"):
@@ -58,7 +62,7 @@ def _manifest_of(index: Any) -> dict[str, Any]:
         m = dict(index.manifest)
     keep = ("format_version", "tokenizer_version", "package_version", "model", "dimension", "prompts",
             "chunk", "fusion")
-    return {k: m[k] for k in keep if k in m}
+    return {**{k: m[k] for k in keep if k in m}, "format_version": MILVUS_FORMAT_VERSION}
 
 
 def write_milvus(index: Any, loc: Any, *, progress: bool = False) -> None:
@@ -149,7 +153,7 @@ class MilvusIndex:
         if not manifest or "lexical" not in manifest:
             raise IndexFormatError(f"Milvus collection {loc.collection!r} at {loc.display} is not an "
                                    "edition-qa index (no manifest property).")
-        checks = [("format_version", FORMAT_VERSION, "format version"),
+        checks = [("format_version", MILVUS_FORMAT_VERSION, "format version"),
                   ("tokenizer_version", TOKENIZER_VERSION, "text segmentation version")]
         for key, want, what in checks:
             if manifest.get(key) != want:
