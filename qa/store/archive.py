@@ -1,7 +1,7 @@
 """An index as an archive of editions: add files and folders, remove pages, list them.
 
 The index is a folder or a Milvus URI (`qa.store.location`); the archive logic is one code
-path, and only what opening and saving does differs (`_FolderWriter`, `_MilvusWriter`).
+path, and only what opening and saving does differs (`_IndexWriter`, `_MilvusWriter`).
 
 A folder: every change is load -> modify -> save under the folder's writer lock
 (`writer_lock`), so two writers in different processes take turns and neither loses the
@@ -102,8 +102,9 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, QAError) else f"{type(exc).__name__}: {text}"
 
 
-class _FolderWriter:
-    """An index folder, or a new Milvus collection (built in memory, written when saved)."""
+class _IndexWriter:
+    """An in-memory Index being changed: an index folder, or a new Milvus collection (written as
+    `edition-qa build` writes one when saved)."""
 
     def __init__(self, loc: Location, model: Any, *, create: bool) -> None:
         self.loc = loc
@@ -135,7 +136,7 @@ class _FolderWriter:
         return self.current()
 
 
-class _MilvusWriter(_FolderWriter):
+class _MilvusWriter(_IndexWriter):
     """An existing Milvus index: pages staged while the batch runs, published in one step."""
 
     def __init__(self, loc: Location, model: Any) -> None:
@@ -158,7 +159,7 @@ class _MilvusWriter(_FolderWriter):
 
 
 @contextlib.contextmanager
-def _writer(location: Any, model: Any = None, *, create: bool = False) -> Iterator[_FolderWriter]:
+def _writer(location: Any, model: Any = None, *, create: bool = False) -> Iterator[_IndexWriter]:
     """The index at `location` opened for a change (a new one when missing and `create`), under
     a folder's writer lock; closed at the end."""
     loc = parse_location(location)
@@ -166,7 +167,7 @@ def _writer(location: Any, model: Any = None, *, create: bool = False) -> Iterat
         from qa.store.milvus_conn import Connection
 
         new = create and not Connection(loc).call("has_collection", loc.collection)
-        writer = _FolderWriter(loc, model, create=True) if new else _MilvusWriter(loc, model)
+        writer = _IndexWriter(loc, model, create=True) if new else _MilvusWriter(loc, model)
         try:
             yield writer
         finally:
@@ -174,7 +175,7 @@ def _writer(location: Any, model: Any = None, *, create: bool = False) -> Iterat
         return
     with writer_lock(Path(loc.target)):
         clean_stale(Path(loc.target))
-        writer = _FolderWriter(loc, model, create=create)
+        writer = _IndexWriter(loc, model, create=create)
         try:
             yield writer
         finally:

@@ -21,8 +21,8 @@ import numpy as np
 from qa.errors import IndexFormatError, InputError
 from qa.store.folder import WORKDIR_PREFIX, checkpoint, fsync_path, replace_dir, writer_lock
 from qa.store.vectors import DEFAULT_VECTOR_SETTINGS, Vectors
-from qa.store.versions import (FORMAT_VERSION, MANIFEST, STORE, commit_in_place, manifest_text, read_manifest,
-                               read_vectors, rebuild_hint, vectors_name)
+from qa.store.versions import (FORMAT_VERSION, MANIFEST, STORE, commit_in_place, next_manifest, read_manifest,
+                               read_vectors, rebuild_hint)
 from qa.text import TOKENIZER_VERSION
 from qa.types import Article
 
@@ -278,10 +278,7 @@ class Index:
         try:
             tmp.mkdir()  # a plain mkdir honours the umask (mkdtemp would make it private)
             with self._lock:
-                self._touch()
-                generation = int(self.manifest.get("generation", 0)) + 1
-                manifest = {**self.manifest, "generation": generation, "vectors_file": vectors_name(generation)}
-                text = manifest_text(manifest)
+                manifest, text = next_manifest(self)
                 self.store.backup(tmp / STORE)
                 with closing(sqlite3.connect(tmp / STORE)) as conn, conn:
                     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)", (text,))

@@ -32,7 +32,7 @@ from qa.store.vectors import Vectors
 from qa.text import TOKENIZER_VERSION
 
 __all__ = ["FORMAT_VERSION", "MANIFEST", "STORE", "commit_in_place", "first_line", "manifest_text",
-           "read_manifest", "read_vectors", "rebuild_hint", "repair_manifest", "vectors_name"]
+           "next_manifest", "read_manifest", "read_vectors", "rebuild_hint", "repair_manifest", "vectors_name"]
 
 FORMAT_VERSION = 2  # 2: contentless FTS, passage text sliced from bodies, vectors file per generation
 MANIFEST = "manifest.json"
@@ -80,6 +80,14 @@ def manifest_text(manifest: dict[str, Any]) -> str:
     return json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
 
 
+def next_manifest(index: Any) -> tuple[dict[str, Any], str]:
+    """The manifest of the next generation of `index` (its counts refreshed) and its text."""
+    index._touch()
+    generation = int(index.manifest.get("generation", 0)) + 1
+    manifest = {**index.manifest, "generation": generation, "vectors_file": vectors_name(generation)}
+    return manifest, manifest_text(manifest)
+
+
 def commit_in_place(index: Any, folder: Path) -> Path:
     """Publish the changes of `index` (loaded from `folder` with a snapshot store) as its next
     generation (see the module doc); the index then holds the new version."""
@@ -87,13 +95,10 @@ def commit_in_place(index: Any, folder: Path) -> Path:
         store_file = folder / STORE
         if os.stat(store_file).st_ino != index._store_inode:
             raise StaleSnapshotError(f"{folder} was replaced since it was loaded; load it again")
-        index._touch()
-        generation = int(index.manifest.get("generation", 0)) + 1
-        name = vectors_name(generation)
-        write_atomic(folder / name, index.vectors.write)
+        manifest, text = next_manifest(index)
+        generation = manifest["generation"]
+        write_atomic(folder / manifest["vectors_file"], index.vectors.write)
         checkpoint("saving")
-        manifest = {**index.manifest, "generation": generation, "vectors_file": name}
-        text = manifest_text(manifest)
         index.store.commit({"manifest": text})  # the commit point
         index.manifest = manifest
         checkpoint("swapped")
