@@ -12,6 +12,7 @@ __all__ = [
     "TOKENIZER_VERSION",
     "normalize",
     "normalize_with_offsets",
+    "squeeze_spaces",
     "compact",
     "split_sentences",
     "tokenize",
@@ -68,18 +69,13 @@ def _nfkc_lower_with_offsets(text: str) -> tuple[list[str], list[int]]:
     return chars, offsets
 
 
-def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
-    """Matching form of `text` and, for each of its chars, the index of the original char.
-
-    NFKC, Latin lowercased, whitespace runs collapsed to one space, and dropped entirely
-    next to a CJK character (OCR puts spaces in "206 亿元", "许 竣 哲"), or at the ends.
-    A space between two Latin words or numbers is kept.
-    """
-    chars, offs = _nfkc_lower_with_offsets(text)
+def squeeze_spaces(chars: list[str], offsets: list[int]) -> tuple[str, list[int]]:
+    """`chars` (with the original index of each) with whitespace runs dropped next to a CJK
+    character or at the ends, and cut to one space elsewhere; the joined text and its offsets."""
     out: list[str] = []
     out_offs: list[int] = []
     pending_space = -1  # original index of a whitespace run waiting to be emitted, or -1
-    for ch, o in zip(chars, offs):
+    for ch, o in zip(chars, offsets):
         if ch.isspace():
             if pending_space < 0:
                 pending_space = o
@@ -92,6 +88,16 @@ def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
         out.append(ch)
         out_offs.append(o)
     return "".join(out), out_offs
+
+
+def normalize_with_offsets(text: str) -> tuple[str, list[int]]:
+    """Matching form of `text` and, for each of its chars, the index of the original char.
+
+    NFKC, Latin lowercased, whitespace runs collapsed to one space, and dropped entirely
+    next to a CJK character (OCR puts spaces in "206 亿元", "许 竣 哲"), or at the ends.
+    A space between two Latin words or numbers is kept.
+    """
+    return squeeze_spaces(*_nfkc_lower_with_offsets(text))
 
 
 def normalize(text: str) -> str:

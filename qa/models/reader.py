@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
+from qa.text import squeeze_spaces
 from qa.models.encoder import (
     CLS,
     SEP,
@@ -105,6 +106,22 @@ class Tokens:
                     break
                 a = b - room // 2  # windows overlap by half, so every span is whole in one of them
         return out
+
+
+def reading_form(text: str) -> tuple[str, list[int]]:
+    """What the reader reads of `text`, and for each of its chars the index of the original char:
+    whitespace next to a CJK character dropped (OCR spaces out "许 竣 哲", "206 亿元", "11 月 13 日",
+    which the reader's training text never does), other whitespace runs cut to one space."""
+    return squeeze_spaces(list(text), list(range(len(text))))
+
+
+def _in_original(window: Window, offsets: list[int]) -> Window:
+    """`window` with its token offsets moved from the reading form back to the original text."""
+    def at(a: int) -> int:
+        return offsets[a] if a < len(offsets) else (offsets[-1] + 1 if offsets else 0)
+
+    moved = [(at(a), offsets[b - 1] + 1) if b > a else (at(a), at(a)) for a, b in window.offsets]
+    return Window(window.ids, window.passage, window.first, moved)
 
 
 def answer_tokens(window: Window, start: int, end: int) -> tuple[int, int] | None:
@@ -264,7 +281,9 @@ class Reader:
         """The best `top` spans of each passage (by rank: margin less the length prior) and its
         no-answer score, one Reading per passage. `length_prior` overrides the fitted weight."""
         weight = self.length_prior if length_prior is None else length_prior
-        windows = self.tokens.windows(question, passages, max_tokens=self.max_tokens)
+        forms = [reading_form(p) for p in passages]
+        windows = [_in_original(w, forms[w.passage][1]) for w in
+                   self.tokens.windows(reading_form(question)[0], [f for f, _ in forms], max_tokens=self.max_tokens)]
         found: dict[int, list[Span]] = {i: [] for i in range(len(passages))}
         nulls: dict[int, float] = {}
         for w, (start, end) in zip(windows, self.logits(windows)):

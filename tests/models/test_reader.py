@@ -18,6 +18,7 @@ from qa.models.reader import (
     answer_tokens,
     best_spans,
     reader_available,
+    reading_form,
     trim_span,
 )
 
@@ -87,6 +88,25 @@ def reader():
     from qa.models.reader import get_reader
 
     return get_reader()
+
+
+def test_reading_form_drops_ocr_spaces_next_to_cjk_and_maps_back():
+    text = "秘 书 长 许 竣 哲说：TOP50 全球精品，\n 11 月 13 日上午， Bob  Smith 到场"
+    form, offsets = reading_form(text)
+    assert form == "秘书长许竣哲说：TOP50全球精品，11月13日上午，Bob Smith到场"
+    assert len(offsets) == len(form)
+    assert all(text[o] == c for c, o in zip(form, offsets) if c != " ")
+    assert offsets == sorted(offsets)
+    assert reading_form("") == ("", []) and reading_form("  \n ") == ("", [])
+
+
+@pytest.mark.slow
+def test_spans_read_in_spaced_out_ocr_text_are_spans_of_the_printed_text(reader):
+    passage = "上海酒消费信息中 心 秘 书 长 许 竣 哲说：“此次参加义乌进口博览会是吹响 Vinbywine 葡萄酒成长计划的第一站。”"
+    (r,) = reader.read("上海酒消费信息中心的秘书长叫什么名字？", [passage])
+    best = r.spans[0]
+    assert best.text == "许 竣 哲" and passage[best.start:best.end] == best.text
+    assert r.margin > 0
 
 
 @pytest.mark.slow
