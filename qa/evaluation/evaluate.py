@@ -258,9 +258,22 @@ def warm_index(index: Any) -> None:
     warm(index if index is not None else default_index())
 
 
+def conversation(turns: Sequence[str], ask: AskFn, *, index: Any, k: int) -> list[Any]:
+    """The history a follow-up is asked with: each earlier turn asked in order, as the chat does,
+    so the follow-up sees the Answers (and the articles they cited), not just the questions.
+    A turn that cannot be answered stays in the history as its question."""
+    history: list[Any] = []
+    for turn in turns:
+        try:
+            history.append(ask(turn, index=index, history=list(history) or None, k=k))
+        except QAError:
+            history.append(turn)
+    return history
+
+
 def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, progress: bool = True,
              warm: bool = True, ask_fn: AskFn | None = None) -> Report:
-    """Ask every question (follow-ups with their turns as history) and score the answers.
+    """Ask every question (a follow-up after its turns, asked as a conversation) and score the answers.
 
     Args:
         questions: from `load_questions` (or built directly).
@@ -284,9 +297,10 @@ def evaluate(questions: Sequence[Question], *, index: Any = None, k: int = 5, pr
         pass
     results: list[QuestionResult] = []
     for q in progress_bar(questions, progress, "eval"):
+        history = conversation(q.turns, ask, index=index, k=k)
         t0 = time.perf_counter()
         try:
-            answer = ask(q.question, index=index, history=list(q.turns) or None, k=k)
+            answer = ask(q.question, index=index, history=history or None, k=k)
         except QAError as exc:
             ms = (time.perf_counter() - t0) * 1000
             results.append(QuestionResult(q.id, q.question, q.question, q.lang, q.answerable,

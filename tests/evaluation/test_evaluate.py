@@ -47,6 +47,9 @@ class FakeAsk:
             # follow-up, resolved, but wrongly said no_answer
             "它在哪？": Answer("它在哪？", "小镇 它在哪？", "", (_cite(1, TOWN, "位于赤岸镇。"),), 0.2, True,
                             (_hit(TOWN, "位于赤岸镇。", 1),)),
+            "小镇面积？": Answer("小镇面积？", "小镇面积？", "3.32 平方公里",
+                              (_cite(1, TOWN, "小镇规划面积 3.32 平方公里。"),), 0.9, False,
+                              (_hit(TOWN, "小镇规划面积 3.32 平方公里。", 1),)),
             "明天下雨吗？": Answer("明天下雨吗？", "明天下雨吗？", "", (), 0.1, True, (_hit(RUN, "共有近10000人参与。", 1),)),
             "Who won?": Answer("Who won?", "Who won?", "王健", (_cite(1, RUN, "共有近10000人参与。"),), 0.7, False,
                                (_hit(RUN, "共有近10000人参与。", 1),)),
@@ -85,9 +88,11 @@ def test_evaluate_hand_computed_metrics():
     assert m["no_answer_accuracy"] == 0.5
     assert m["false_no_answer_rate"] == pytest.approx(1 / 3)
     assert m["latency_ms_p50"] >= 0
-    # follow-ups carry their turns as history; k is passed through; one untimed warm-up call
+    # a follow-up is asked after its turns, with their Answers as history (as in the chat);
+    # k is passed through; one untimed warm-up call
     assert fake.calls[0] == ("面积？", None, 7)
-    assert ("它在哪？", ["小镇面积？"], 7) in fake.calls
+    turn = fake.canned["小镇面积？"]
+    assert ("小镇面积？", None, 7) in fake.calls and ("它在哪？", [turn], 7) in fake.calls
     by_id = {r.id: r for r in report.questions}
     assert [r.id for r in report.questions] == ["q1", "q2", "q3", "q4", "q5"]
     assert (by_id["q2"].article_rank, by_id["q2"].passage_rank, by_id["q2"].extract_rank) == (2, 2, 2)
@@ -123,6 +128,14 @@ def test_errors_from_ask_are_recorded_not_raised():
     assert report.questions[0].error.startswith("QuestionError")
     assert report.metrics["extract_hit@1"] == 0.5
     assert "ERROR x" in format_report(report)
+
+
+def test_a_turn_that_cannot_be_asked_stays_in_the_history_as_its_question():
+    fake = FakeAsk()
+    evaluate([Question("f", "它在哪？", ("赤岸镇",), turns=("boom", "小镇面积？"))], progress=False, ask_fn=fake)
+    # the second turn already sees the first as a question; the follow-up sees both turns
+    assert ("小镇面积？", ["boom"], 5) in fake.calls
+    assert ("它在哪？", ["boom", fake.canned["小镇面积？"]], 5) in fake.calls
 
 
 def test_nan_metrics_become_null_in_json():
