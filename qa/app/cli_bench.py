@@ -165,9 +165,12 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     from qa.models.training import TrainSettings, train_reader
 
     settings = TrainSettings(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                             first_trained=args.first_trained, seed=args.seed)
+                             first_trained=args.first_trained, seed=args.seed,
+                             random_negatives=args.random_negatives, answer_removed=args.answer_removed,
+                             reading_form=args.reading_form)
     summary = train_reader(args.train, args.out, settings=settings, budget_s=args.budget_hours * 3600,
-                           work=args.work, limit=args.limit, precision=args.precision, progress=not args.quiet)
+                           work=args.work, limit=args.limit, precision=args.precision, progress=not args.quiet,
+                           init=args.init)
     done = "finished" if summary["finished"] else "stopped at the time budget (run again to resume)"
     if args.dev and summary["finished"]:
         from qa.evaluation.benchmarks import bench_reader
@@ -290,4 +293,11 @@ def add_bench_parsers(sub: Any) -> None:
     t.add_argument("--limit", type=int, help="use only the first N questions")
     t.add_argument("--budget-hours", type=float, default=4.0, help="stop (resumably) after this much time in all")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    t.add_argument("--init", metavar="DIR", help="start from this trained reader (a second run continuing a first)")
+    t.add_argument("--random-negatives", type=float, default=0.25,
+                   help="share of questions also paired with a passage of another paragraph")
+    t.add_argument("--answer-removed", type=float, default=0.0,
+                   help="share of questions also paired with their passage less the answer's sentences")
+    t.add_argument("--reading-form", action="store_true",
+                   help="train on text as the reader reads it (no OCR spaces next to CJK characters)")
     t.set_defaults(func=cmd_train_reader)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.editions.chunk import chunk_article
-from qa.models.reader import Tokens, answer_tokens
+from qa.models.reader import Tokens, answer_tokens, reading_form
 from qa.squad import read_squad
+from qa.text import split_sentences
 from qa.types import Article
 
 __all__ = ["TrainSettings", "featurize", "load_squad", "make_examples"]
@@ -37,6 +38,12 @@ class TrainSettings:
     hard_negatives: int = 1  # other passages of the same paragraph, per question
     random_negatives: float = 0.25  # passages of another paragraph, per question
     noise_questions: float = 0.03  # made-up questions of noise, per question
+    # the passage holding the answer with the sentence(s) holding it cut out, per question: the
+    # same words around a gap, "the topic is here, the answer is not" (0 in the first run)
+    answer_removed: float = 0.0
+    # read questions and passages as the reader does (`qa.models.reader.reading_form`: no OCR
+    # spaces next to CJK characters); off in the first run, which predates it
+    reading_form: bool = False
     # Dropout off: on the CPU its random masks cost 6x the forward pass of the upper blocks
     # (measured: 2.3 s vs 0.33 s for 32 x 192 tokens in bf16), and two epochs do not overfit.
     dropout: float = 0.0
@@ -80,6 +87,27 @@ def _noise(rng: random.Random, pool: str) -> str:
     return "".join(chr(rng.randint(0x1F300, 0x1F64F)) for _ in range(rng.randint(1, 6)))
 
 
+def _without_answer(passage: str, a: int, b: int) -> str:
+    """`passage` with the sentences that chars [a, b) fall in cut out."""
+    spans = [(s, e) for s, e in split_sentences(passage) if s < b and a < e]
+    if not spans:
+        return ""
+    return (passage[:spans[0][0]] + passage[spans[-1][1]:]).strip()
+
+
+def _in_reading_form(question: str, passage: str, span: tuple[int, int] | None
+                     ) -> tuple[str, str, tuple[int, int] | None] | None:
+    """An example as the reader reads it: question and passage in reading form, the answer's
+    chars moved with them (None if nothing of the answer is left)."""
+    form, offsets = reading_form(passage)
+    if span is not None:
+        kept = [k for k, o in enumerate(offsets) if span[0] <= o < span[1]]
+        if not kept:
+            return None
+        span = (kept[0], kept[-1] + 1)
+    return reading_form(question)[0], form, span
+
+
 def make_examples(items: list[dict[str, Any]], settings: TrainSettings) -> list[tuple[str, str, tuple[int, int] | None]]:
     """(question, passage, answer chars in the passage or None) pairs, in a seeded random order."""
     rng = random.Random(settings.seed)
@@ -100,6 +128,10 @@ def make_examples(items: list[dict[str, Any]], settings: TrainSettings) -> list[
         else:  # the answer crosses a passage boundary: a window around it
             s, e = max(0, a - settings.passage_chars // 2), min(len(ctx), b + settings.passage_chars // 2)
         out.append((it["question"], ctx[s:e], (a - s, b - s)))
+        if settings.answer_removed and rng.random() < settings.answer_removed:
+            rest = _without_answer(ctx[s:e], a - s, b - s)
+            if len(rest) >= 20 and text not in rest:
+                out.append((it["question"], rest, None))
         others = [(s, e) for s, e in spans if (e <= a or s >= b) and text not in ctx[s:e]]
         for s, e in rng.sample(others, min(settings.hard_negatives, len(others))):
             out.append((it["question"], ctx[s:e], None))
@@ -112,6 +144,8 @@ def make_examples(items: list[dict[str, Any]], settings: TrainSettings) -> list[
             s, e = rng.choice(spans)
             out.append((_noise(rng, pool), ctx[s:e], None))
     rng.shuffle(out)
+    if settings.reading_form:
+        out = [moved for ex in out if (moved := _in_reading_form(*ex)) is not None]
     return out
 
 

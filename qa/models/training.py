@@ -153,12 +153,42 @@ def _load_checkpoint(folder: Path, encoder: Any, names: list[str], opt: Any) -> 
     return state
 
 
+def _init_weights(folder: Path, encoder: Any, names: list[str], first_trained: int) -> dict:
+    """Copy a trained reader's weights (a first run, continued by this one) into `encoder`;
+    returns what the continued run records of it."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load_file
+
+    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    if not config_path.is_file() or not weights_path.is_file():
+        raise InputError(f"--init {folder}: no trained reader there (reader.json and reader.safetensors)")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if int(config.get("first_trained", -1)) != first_trained:
+        raise InputError(f"--init {folder}: it trained blocks from {config.get('first_trained')}, "
+                         f"this run trains from {first_trained}")
+    weights = load_file(str(weights_path))
+    if set(weights) != set(names):
+        raise InputError(f"--init {folder}: its weights do not fit this encoder")
+    params = dict(encoder.named_parameters())
+    with torch.no_grad():
+        for n in names:
+            params[n].copy_(weights[n].float())
+    return {"sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+            "train_time_s": config.get("train_time_s"), "steps": config.get("steps"),
+            "settings": config.get("settings"), "train_files": config.get("train_files")}
+
+
 def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, settings: TrainSettings = TrainSettings(),
                  budget_s: float = 4 * 3600, work: str | os.PathLike | None = None, limit: int | None = None,
-                 precision: str = "auto", checkpoint_s: float = 300, progress: bool = True) -> dict:
+                 precision: str = "auto", checkpoint_s: float = 300, progress: bool = True,
+                 init: str | os.PathLike | None = None) -> dict:
     """Train the reader on SQuAD-format files and write reader.json + reader.safetensors to `out`.
 
     Resumes from `work` (default `out/work`) when a run with the same settings stopped there.
+    `init`: a trained reader's folder to start from instead of e5's own upper blocks (a second
+    run that continues a first; the summary records it and its training time).
     Returns the training summary (also written to reader.json): steps, loss, time, precision.
     """
     import torch
@@ -185,6 +215,11 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     ids, firsts, targets = featurize(examples, tokens, settings.max_tokens)
     key = {"settings": settings.__dict__, "train": [Path(p).name for p in train], "limit": limit,
            "examples": len(ids), "tokens": int(sum(map(len, ids)))}
+    if init is not None:
+        import hashlib
+
+        weights = Path(init) / WEIGHTS_FILE
+        key["init"] = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else str(init)
     if (work / "key.json").is_file() and json.loads((work / "key.json").read_text()) != key:
         raise InputError(f"{work} holds a run with other data or settings: pass another --work or delete it")
     work.mkdir(parents=True, exist_ok=True)
@@ -197,6 +232,7 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     cache.fill(encoder, ids, settings.first_trained, bf16=bf16, progress=progress)
 
     names = trained_names(encoder, settings.first_trained)
+    started_from = _init_weights(Path(init), encoder, names, settings.first_trained) if init is not None else None
     params = dict(encoder.named_parameters())
     for n, p in params.items():
         p.requires_grad = n in names
@@ -274,6 +310,9 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
         "first_loss": float(np.mean(state["losses"][:50])) if state["losses"] else None,
         "tokens_per_s": round(seen_tokens / max(time.time() - t_run, 1e-9)),
     }
+    if started_from is not None:
+        summary["continues"] = started_from
+        summary["train_time_s_in_all"] = round(state["elapsed_s"] + float(started_from.get("train_time_s") or 0))
     export(encoder, names, out, summary)
     return summary
 

@@ -50,6 +50,37 @@ def test_examples_pair_each_question_with_its_answer_and_with_passages_without_i
     assert make_examples(items, settings) == examples  # seeded
 
 
+def test_answer_removed_negatives_are_the_answer_passage_less_its_answer_sentences():
+    items = load_squad(TINY)
+    settings = TrainSettings(passage_chars=400, hard_negatives=0, random_negatives=0.0, noise_questions=0.0,
+                             answer_removed=1.0)
+    examples = make_examples(items, settings)
+    by_question: dict[str, list] = {}
+    for e in examples:
+        by_question.setdefault(e[0], []).append(e)
+    removed = 0
+    for question, group in by_question.items():
+        (positive,) = [e for e in group if e[2] is not None]
+        answer = positive[1][positive[2][0]:positive[2][1]]
+        for _, passage, span in group:
+            if span is None:
+                removed += 1
+                assert answer not in passage and len(passage) < len(positive[1])
+                # what is left is the positive passage's own text, sentences cut out whole
+                assert all(part in positive[1] for part in passage.split("。") if part)
+    assert removed >= len(items) // 2
+
+
+def test_reading_form_examples_move_the_answer_with_the_text():
+    context = "上海酒消费信息中 心 秘 书 长 许 竣 哲说：欢迎。"
+    items = [{"id": "x", "question": "秘书长 叫什么？", "context": context,
+              "answers": [("许 竣 哲", context.index("许"))], "title": "t"}]
+    settings = TrainSettings(hard_negatives=0, random_negatives=0.0, noise_questions=0.0, reading_form=True)
+    ((question, passage, (a, b)),) = make_examples(items, settings)
+    assert question == "秘书长叫什么？" and passage == "上海酒消费信息中心秘书长许竣哲说：欢迎。"
+    assert passage[a:b] == "许竣哲"
+
+
 @pytest.mark.slow
 def test_a_few_steps_make_the_loss_fall_and_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     from safetensors.numpy import load_file
@@ -75,6 +106,30 @@ def test_a_few_steps_make_the_loss_fall_and_a_resumed_run_ends_where_an_uninterr
     reader = Reader(tmp_path / "whole")
     (reading,) = reader.read("绿源小镇的规划面积是多少？", ["绿源小镇位于东阳江南岸，规划面积4.5平方公里。"])
     assert reading.spans and "4.5" in reading.spans[0].text  # learned on this very example
+
+
+@pytest.mark.slow
+def test_a_second_run_continues_from_a_trained_reader_and_adds_up_its_time(tmp_path):
+    from safetensors.numpy import load_file
+
+    from qa.models.training import train_reader
+
+    first = train_reader([TINY], tmp_path / "first", settings=FAST, precision="fp32", progress=False)
+    short = TrainSettings(**{**FAST.__dict__, "epochs": 1, "lr": 1e-4})
+    # one step only: the continued weights must start from the first run's, not from e5's
+    second = train_reader([TINY], tmp_path / "second", settings=short, precision="fp32", progress=False,
+                          init=tmp_path / "first", budget_s=0)
+    fresh = train_reader([TINY], tmp_path / "fresh", settings=short, precision="fp32", progress=False, budget_s=0)
+    a, b, c = (load_file(str(tmp_path / d / "reader.safetensors")) for d in ("first", "second", "fresh"))
+    gap = lambda x, y: max(float(np.abs(x[n].astype(np.float32) - y[n].astype(np.float32)).max()) for n in x)  # noqa: E731
+    assert gap(a, b) < gap(a, c)
+    assert second["continues"]["steps"] == first["steps"]
+    assert second["train_time_s_in_all"] >= first["train_time_s"]
+    with pytest.raises(InputError, match="no trained reader"):
+        train_reader([TINY], tmp_path / "x", settings=short, precision="fp32", progress=False, init=tmp_path / "none")
+    other = TrainSettings(**{**short.__dict__, "first_trained": 9})
+    with pytest.raises(InputError, match="trained blocks from 10"):
+        train_reader([TINY], tmp_path / "y", settings=other, precision="fp32", progress=False, init=tmp_path / "first")
 
 
 @pytest.mark.slow
