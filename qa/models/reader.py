@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from qa.errors import ModelError
-from qa.text import squeeze_spaces
 from qa.models.encoder import (
     CLS,
     SEP,
@@ -37,6 +36,7 @@ from qa.models.encoder import (
     trained_names,
 )
 from qa.paths import bundled_reader_dir
+from qa.text import squeeze_spaces
 
 __all__ = ["READER_DIR", "Reader", "Reading", "Span", "get_reader", "reader_available", "reader_folder", "update_config"]
 

@@ -153,11 +153,9 @@ def _load_checkpoint(folder: Path, encoder: Any, names: list[str], opt: Any) -> 
     return state
 
 
-def _init_weights(folder: Path, encoder: Any, names: list[str], first_trained: int) -> dict:
-    """Copy a trained reader's weights (a first run, continued by this one) into `encoder`;
-    returns what the continued run records of it."""
-    import hashlib
-
+def _init_weights(folder: Path, encoder: Any, names: list[str], first_trained: int, sha256: str) -> dict:
+    """Copy a trained reader's weights (a first run, continued by this one; `sha256` of its
+    weights file) into `encoder`; returns what the continued run records of it."""
     import torch
     from safetensors.torch import load_file
 
@@ -175,7 +173,7 @@ def _init_weights(folder: Path, encoder: Any, names: list[str], first_trained: i
     with torch.no_grad():
         for n in names:
             params[n].copy_(weights[n].float())
-    return {"sha256": hashlib.sha256(weights_path.read_bytes()).hexdigest(),
+    return {"sha256": sha256,
             "train_time_s": config.get("train_time_s"), "steps": config.get("steps"),
             "settings": config.get("settings"), "train_files": config.get("train_files")}
 
@@ -232,7 +230,8 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     cache.fill(encoder, ids, settings.first_trained, bf16=bf16, progress=progress)
 
     names = trained_names(encoder, settings.first_trained)
-    started_from = _init_weights(Path(init), encoder, names, settings.first_trained) if init is not None else None
+    started_from = (_init_weights(Path(init), encoder, names, settings.first_trained, key["init"])
+                    if init is not None else None)
     params = dict(encoder.named_parameters())
     for n, p in params.items():
         p.requires_grad = n in names
