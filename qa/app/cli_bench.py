@@ -187,6 +187,18 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_combine(args: argparse.Namespace) -> int:
+    from qa.models.weights import combine_readers
+
+    config = combine_readers(args.readers, args.out, int8=not args.fp16)
+    size = (Path(args.out) / "reader.safetensors").stat().st_size
+    print(f"{len(config['members'])} readers combined into {args.out} ({config['storage']}, "
+          f"{size / 1e6:.1f} MB; {config['train_time_s_in_all']} s of training in all); fit its length prior, "
+          "retrieval weight and no-answer calibration again (bench length-prior / retrieval-weight / calibrate "
+          "--write, with EDITION_QA_READER set to it)")
+    return 0
+
+
 def add_bench_parsers(sub: Any) -> None:
     """Add the `bench` and `train` commands to the `edition-qa` subparsers."""
     p = sub.add_parser("bench", help="benchmarks")
@@ -301,3 +313,9 @@ def add_bench_parsers(sub: Any) -> None:
     t.add_argument("--reading-form", action="store_true",
                    help="train on text as the reader reads it (no OCR spaces next to CJK characters)")
     t.set_defaults(func=cmd_train_reader)
+    t = train.add_parser("combine", help="one reader averaging several trained ones (an ensemble)")
+    t.add_argument("readers", nargs="+", metavar="DIR", help="folders written by `train reader` (two or more)")
+    t.add_argument("--out", required=True, metavar="DIR", help="where the combined reader.json and "
+                   "reader.safetensors go")
+    t.add_argument("--fp16", action="store_true", help="store the weights fp16 (default: int8, per-row scales)")
+    t.set_defaults(func=cmd_train_combine)

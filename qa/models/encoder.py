@@ -15,7 +15,7 @@ from typing import Any
 
 from qa.errors import ModelError
 
-__all__ = ["CLS", "PAD", "SEP", "base_sha256", "load_base", "new_encoder", "pad_batch", "torch_module",
+__all__ = ["CLS", "PAD", "SEP", "base_sha256", "load_base", "new_encoder", "new_upper", "pad_batch", "torch_module",
            "trained_names"]
 
 CLS, PAD, SEP = 0, 1, 2  # e5-small uses XLM-R's vocabulary: <s>, <pad>, </s>
@@ -35,9 +35,9 @@ def torch_module() -> Any:
 
 def _modules() -> tuple[Any, Any]:
     """The torch module classes, built on first use so importing the reader stays cheap."""
-    global _Encoder
+    global _Encoder, _Upper
     if _Encoder is not None:
-        return _Encoder, None
+        return _Encoder, _Upper
     torch = torch_module()
     nn, F = torch.nn, torch.nn.functional
 
@@ -96,22 +96,46 @@ def _modules() -> tuple[Any, Any]:
 
         def upper(self, x: Any, mask: Any, start: int, candidates: Any) -> tuple[Any, Any]:
             """Start and end logits from the blocks after `start`; -1e4 where no span may be."""
-            keep = mask[:, None, None, :].bool()
-            for block in self.blocks[start:]:
-                x = block(x, keep)
-            logits = self.span(x).float().masked_fill(~candidates[..., None], -1e4)
-            return logits[..., 0], logits[..., 1]
+            return span_logits(self.blocks[start:], self.span, x, mask, candidates)
 
-    _Encoder = Encoder
-    return Encoder, None
+    class Upper(nn.Module):
+        """The trained part alone, blocks `first`.. and the span head, named as in Encoder
+        ("blocks.6.q.weight", "span.bias"): one member of a reader that averages several runs."""
+
+        def __init__(self, config: dict, first: int) -> None:
+            super().__init__()
+            h = config["hidden_size"]
+            self.blocks = nn.ModuleDict({
+                str(n): Block(h, config["num_attention_heads"], config["intermediate_size"],
+                              config["layer_norm_eps"], 0.0) for n in range(first, config["num_hidden_layers"])})
+            self.span = nn.Linear(h, 2)
+
+        def forward(self, x: Any, mask: Any, candidates: Any) -> tuple[Any, Any]:
+            return span_logits(self.blocks.values(), self.span, x, mask, candidates)
+
+    def span_logits(blocks: Any, span: Any, x: Any, mask: Any, candidates: Any) -> tuple[Any, Any]:
+        keep = mask[:, None, None, :].bool()
+        for block in blocks:
+            x = block(x, keep)
+        logits = span(x).float().masked_fill(~candidates[..., None], -1e4)
+        return logits[..., 0], logits[..., 1]
+
+    _Encoder, _Upper = Encoder, Upper
+    return Encoder, Upper
 
 
 _Encoder: Any = None
+_Upper: Any = None
 
 
 def new_encoder(config: dict) -> Any:
     """An untrained encoder of the given BERT config (weights come from `load_base`)."""
     return _modules()[0](config)
+
+
+def new_upper(config: dict, first_trained: int) -> Any:
+    """Blocks `first_trained`.. of the given BERT config and a span head, on their own."""
+    return _modules()[1](config, first_trained)
 
 
 def load_base(encoder: Any, folder: Path) -> None:

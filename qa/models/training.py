@@ -35,7 +35,8 @@ from qa.models.encoder import (
     trained_names,
 )
 from qa.models.examples import TrainSettings, featurize, load_squad, make_examples
-from qa.models.reader import CONFIG_FILE, WEIGHTS_FILE, Tokens
+from qa.models.reader import Tokens
+from qa.models.weights import CONFIG_FILE, WEIGHTS_FILE
 
 __all__ = ["TrainSettings", "load_squad", "make_examples", "train_reader"]
 
@@ -163,6 +164,9 @@ def _init_weights(folder: Path, encoder: Any, names: list[str], first_trained: i
     if not config_path.is_file() or not weights_path.is_file():
         raise InputError(f"--init {folder}: no trained reader there (reader.json and reader.safetensors)")
     config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("members"):
+        raise InputError(f"--init {folder}: it combines {len(config['members'])} runs; "
+                         "continue one of the runs it was made from")
     if int(config.get("first_trained", -1)) != first_trained:
         raise InputError(f"--init {folder}: it trained blocks from {config.get('first_trained')}, "
                          f"this run trains from {first_trained}")
@@ -338,3 +342,4 @@ def export(encoder: Any, names: list[str], out: Path, summary: dict) -> None:
                 if key in old:
                     config[key] = old[key]
     _write_json(out / CONFIG_FILE, config)
+

@@ -40,6 +40,8 @@ def test_articles_table_has_one_row_per_item(capsys):
         (["search", "小镇", "--index", "no-such-index"], "edition-qa build --index"),
         (["ask", "小镇", "--index", "no-such-index"], "edition-qa build --index"),
         (["eval", "--questions", "no-such-questions.jsonl", "--index", "no-such-index"], "no-such"),
+        (["train", "combine", "run0", "--out", "both"], "at least two trained readers"),
+        (["train", "combine", "run0", "run1", "--out", "both"], "run0: no trained reader there"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_1(capsys, tmp_path, monkeypatch, argv, message):

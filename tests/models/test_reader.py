@@ -171,3 +171,53 @@ def test_the_length_prior_shortens_spans_but_leaves_the_margin(reader):
     assert len(strong.spans[0].text) <= len(plain.spans[0].text)
     for s in strong.spans:
         assert s.prior == pytest.approx(5.0 * math.log(len(s.text)))
+
+
+def test_packed_weights_come_back_fp16_or_within_half_an_int8_step():
+    import torch
+
+    from qa.models.weights import member_weights, pack_weights, unpack_weights
+
+    g = torch.Generator().manual_seed(0)
+    weights = {"blocks.6.q.weight": torch.randn(8, 5, generator=g), "blocks.6.q.bias": torch.randn(8, generator=g)}
+    weights["blocks.6.q.weight"][3] = 0.0  # an all-zero row must not divide by zero
+    half = unpack_weights(pack_weights(weights))
+    assert all(torch.equal(half[n], weights[n].half().float()) for n in weights)
+    stored = pack_weights(weights, int8=True)
+    assert stored["blocks.6.q.weight:int8"].dtype == torch.int8 and "blocks.6.q.bias" in stored
+    back = unpack_weights(stored)
+    w = weights["blocks.6.q.weight"]
+    step = w.abs().amax(dim=1, keepdim=True) / 127
+    assert bool(((back["blocks.6.q.weight"] - w).abs() <= step / 2 + 1e-3 * step + 1e-8).all())
+    assert bool((back["blocks.6.q.weight"][3] == 0).all())
+    # two members under member0. / member1.; anything else is refused
+    both = {**{f"member0.{k}": v for k, v in stored.items()}, **{f"member1.{k}": v for k, v in stored.items()}}
+    first, second = member_weights(both, 2)
+    assert set(first) == set(second) == set(weights)
+    with pytest.raises(ValueError, match="unexpected weight"):
+        member_weights({**both, "member2.span.bias": weights["blocks.6.q.bias"]}, 2)
+    with pytest.raises(ValueError, match="no scale"):
+        unpack_weights({"x:int8": stored["blocks.6.q.weight:int8"]})
+
+
+def test_a_member_alone_computes_what_the_encoders_upper_blocks_do():
+    import torch
+
+    from qa.models.encoder import new_encoder, new_upper, pad_batch
+
+    config = {"vocab_size": 40, "hidden_size": 16, "max_position_embeddings": 32, "type_vocab_size": 1,
+              "layer_norm_eps": 1e-12, "num_hidden_layers": 4, "num_attention_heads": 2, "intermediate_size": 24,
+              "hidden_dropout_prob": 0.0}
+    torch.manual_seed(1)
+    encoder, member = new_encoder(config).eval(), new_upper(config, 2).eval()
+    own = dict(encoder.named_parameters())
+    names = [n for n, _ in member.named_parameters()]
+    assert names and all(n.startswith(("blocks.2.", "blocks.3.", "span.")) for n in names)
+    with torch.no_grad():
+        for name, p in member.named_parameters():
+            p.copy_(own[name])
+    ids, mask, cand = pad_batch([[CLS, 5, 6, SEP, 7, 8, 9, SEP], [CLS, 5, SEP, 7, SEP]], [4, 3])
+    with torch.no_grad():
+        x = encoder.lower(ids, mask, 2)
+        for a, b in zip(encoder.upper(x, mask, 2, cand), member(x, mask, cand)):
+            assert torch.allclose(a, b, atol=1e-6)

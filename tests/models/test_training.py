@@ -140,3 +140,53 @@ def test_a_work_folder_of_another_run_is_refused(tmp_path):
     other = TrainSettings(**{**FAST.__dict__, "lr": 5e-4})
     with pytest.raises(InputError, match="other data or settings"):
         train_reader([TINY], tmp_path / "out", settings=other, precision="fp32", progress=False)
+
+
+@pytest.mark.slow
+def test_combined_readers_average_the_runs_logits_and_int8_storage_stays_close(tmp_path):
+    from qa.models.reader import Reader
+    from qa.models.training import train_reader
+    from qa.models.weights import combine_readers
+
+    for seed in (5, 6):
+        settings = TrainSettings(**{**FAST.__dict__, "seed": seed})
+        train_reader([TINY], tmp_path / f"run{seed}", settings=settings, precision="fp32", progress=False, budget_s=0)
+    runs = [tmp_path / "run5", tmp_path / "run6"]
+    fp16 = combine_readers(runs, tmp_path / "fp16", int8=False)
+    combine_readers(runs, tmp_path / "int8")
+    assert len(fp16["members"]) == 2 and fp16["members"][0]["settings"]["seed"] == 5
+    size = lambda d: (tmp_path / d / "reader.safetensors").stat().st_size  # noqa: E731
+    assert size("int8") < 0.6 * size("fp16")
+
+    question, passage = "绿源小镇的规划面积是多少？", "绿源小镇位于东阳江南岸，规划面积4.5平方公里。"
+    readers = {d: Reader(tmp_path / d, precision="fp32") for d in ("run5", "run6", "fp16", "int8")}
+    windows = readers["run5"].tokens.windows(question, [passage])
+    (s5, e5), (s6, e6), (sc, ec), (sq, eq) = (readers[d].logits(windows)[0] for d in readers)
+    assert not np.allclose(s5, s6, atol=1e-3)  # two different runs
+    np.testing.assert_allclose(sc, (s5 + s6) / 2, atol=1e-4)
+    np.testing.assert_allclose(ec, (e5 + e6) / 2, atol=1e-4)
+    spread = float(np.ptp(sc[windows[0].first:-1]))
+    assert float(np.abs(sq - sc)[windows[0].first:-1].max()) < 0.02 * spread
+
+
+@pytest.mark.slow
+def test_combining_refuses_what_cannot_be_averaged(tmp_path):
+    from qa.models.training import train_reader
+    from qa.models.weights import combine_readers
+
+    train_reader([TINY], tmp_path / "a", settings=FAST, precision="fp32", progress=False, budget_s=0)
+    other = TrainSettings(**{**FAST.__dict__, "first_trained": 9})
+    train_reader([TINY], tmp_path / "b", settings=other, precision="fp32", progress=False, budget_s=0)
+    with pytest.raises(InputError, match="at least two"):
+        combine_readers([tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(InputError, match="differ in first_trained"):
+        combine_readers([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    with pytest.raises(InputError, match="no trained reader"):
+        combine_readers([tmp_path / "a", tmp_path / "none"], tmp_path / "out")
+    combine_readers([tmp_path / "a", tmp_path / "a"], tmp_path / "both")
+    with pytest.raises(InputError, match="already combines 2 runs"):
+        combine_readers([tmp_path / "both", tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(InputError, match="combines 2 runs"):
+        train_reader([TINY], tmp_path / "c", settings=FAST, precision="fp32", progress=False, budget_s=0,
+                     init=tmp_path / "both")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,130 @@
+"""The reader's weights on disk: fp16 or int8 packing, and readers that combine several runs.
+
+A reader folder holds reader.json and reader.safetensors with only what training changed of
+e5 (the upper blocks and the span head). `edition-qa train reader` writes one run, fp16, under
+plain names ("blocks.6.q.weight"); `edition-qa train combine` (`combine_readers`) writes several
+runs as members ("member0.blocks.6.q.weight", ...), by default int8 with a scale per row, which
+`qa.models.reader.Reader` averages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from qa.errors import InputError
+from qa.models.encoder import torch_module
+
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "unpack_weights"]
+
+WEIGHTS_FILE = "reader.safetensors"
+CONFIG_FILE = "reader.json"
+
+
+def pack_weights(weights: dict[str, Any], *, int8: bool = False) -> dict[str, Any]:
+    """Trained weights as stored: fp16, or (`int8`) each matrix as int8 with one fp16 scale per
+    row (the row's largest |w| / 127) under "NAME:int8" and "NAME:scale", vectors fp16; that
+    halves the file, at no measured cost to the reader's scores (see the model card)."""
+    torch = torch_module()
+    out = {}
+    for name, w in weights.items():
+        w = w.detach().float()
+        if int8 and w.dim() == 2:
+            scale = (w.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-12)
+            out[f"{name}:int8"] = (w / scale).round().clamp(-127, 127).to(torch.int8).contiguous()
+            out[f"{name}:scale"] = scale.to(torch.float16).contiguous()
+        else:
+            out[name] = w.to(torch.float16).contiguous()
+    return out
+
+
+def unpack_weights(stored: dict[str, Any]) -> dict[str, Any]:
+    """The float32 weights of `pack_weights`' output."""
+    out = {}
+    for key, t in stored.items():
+        if key.endswith(":int8"):
+            name = key[:-len(":int8")]
+            scale = stored.get(f"{name}:scale")
+            if scale is None:
+                raise ValueError(f"{name} has no scale")
+            out[name] = t.float() * scale.float()
+        elif not key.endswith(":scale"):
+            out[key] = t.float()
+    return out
+
+
+def member_weights(stored: dict[str, Any], members: int) -> list[dict[str, Any]]:
+    """One dict of float32 weights per member: keys "member0.NAME", "member1.NAME", ... when the
+    reader combines `members` runs, plain names for a single run (`members` 0)."""
+    if not members:
+        return [unpack_weights(stored)]
+    groups: list[dict[str, Any]] = [{} for _ in range(members)]
+    for key, t in stored.items():
+        head, _, rest = key.partition(".")
+        k = int(head[len("member"):]) if head.startswith("member") and head[len("member"):].isdigit() else -1
+        if not 0 <= k < members:
+            raise ValueError(f"unexpected weight {key}")
+        groups[k][rest] = t
+    return [unpack_weights(g) for g in groups]
+
+
+# what a combined reader records of each run it was made from
+_RUN_KEYS = ("settings", "train_files", "examples", "steps", "total_steps", "finished", "train_time_s",
+             "precision", "first_loss", "final_loss", "tokens_per_s", "continues", "train_time_s_in_all")
+
+
+def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *, int8: bool = True) -> dict:
+    """Write into `out` one reader that averages the start and end logits of several trained
+    ones (folders written by `train_reader`), their weights stored int8 with per-row scales
+    (`qa.models.reader.pack_weights`) unless `int8` is False.
+
+    The runs must share the e5 pack, the first trained block and the window length. What the
+    benchmarks fitted on a run (length prior, no-answer calibration, retrieval weight) is not
+    carried over: it belongs to that run's scores; fit it again on the combined reader.
+    Returns the combined reader's reader.json.
+    """
+    from safetensors.torch import load_file, save_file
+
+    if len(folders) < 2:
+        raise InputError("combining needs at least two trained readers")
+    out = Path(out)
+    import hashlib
+
+    configs, stored, hashes = [], {}, []
+    for k, folder in enumerate(Path(f) for f in folders):
+        config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+        if not config_path.is_file() or not weights_path.is_file():
+            raise InputError(f"{folder}: no trained reader there (reader.json and reader.safetensors)")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            weights = load_file(str(weights_path))
+            hashes.append(hashlib.sha256(weights_path.read_bytes()).hexdigest())
+        except Exception as exc:
+            raise InputError(f"{folder}: the reader there is damaged ({str(exc).splitlines()[0]})") from exc
+        if config.get("members"):
+            raise InputError(f"{folder} already combines {len(config['members'])} runs: combine the runs themselves")
+        (weights,) = member_weights(weights, 0)
+        stored.update({f"member{k}.{name}": t for name, t in pack_weights(weights, int8=int8).items()})
+        configs.append(config)
+    for key in ("first_trained", "max_tokens", "base_pack_sha256"):
+        if len({json.dumps(c.get(key)) for c in configs}) > 1:
+            raise InputError(f"the readers differ in {key} ({', '.join(str(c.get(key)) for c in configs)}); "
+                             "only runs over the same encoder setup can be combined")
+    members = [{"weights_sha256": h, **{k: c[k] for k in _RUN_KEYS if k in c}} for h, c in zip(hashes, configs)]
+    combined = {
+        "base": configs[0].get("base"), "first_trained": configs[0]["first_trained"],
+        "max_tokens": configs[0].get("max_tokens"), "base_pack_sha256": configs[0].get("base_pack_sha256"),
+        "members": members,
+        "storage": "int8 matrices with an fp16 scale per row, fp16 vectors" if int8 else "fp16",
+        "train_time_s_in_all": sum(int(m.get("train_time_s_in_all") or m.get("train_time_s") or 0) for m in members),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (WEIGHTS_FILE + ".tmp")
+    save_file(stored, str(tmp))
+    os.replace(tmp, out / WEIGHTS_FILE)
+    tmp = out / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out / CONFIG_FILE)
+    return combined
