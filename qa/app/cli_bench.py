@@ -190,7 +190,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_train_combine(args: argparse.Namespace) -> int:
     from qa.models.weights import combine_readers
 
-    config = combine_readers(args.readers, args.out, int8=not args.fp16)
+    config = combine_readers(args.readers, args.out, bits=args.bits)
     size = (Path(args.out) / "reader.safetensors").stat().st_size
     print(f"{len(config['members'])} readers combined into {args.out} ({config['storage']}, "
           f"{size / 1e6:.1f} MB; {config['train_time_s_in_all']} s of training in all); fit its length prior, "
@@ -317,5 +317,7 @@ def add_bench_parsers(sub: Any) -> None:
     t.add_argument("readers", nargs="+", metavar="DIR", help="folders written by `train reader` (two or more)")
     t.add_argument("--out", required=True, metavar="DIR", help="where the combined reader.json and "
                    "reader.safetensors go")
-    t.add_argument("--fp16", action="store_true", help="store the weights fp16 (default: int8, per-row scales)")
+    t.add_argument("--bits", type=int, choices=(16, 8, 4), default=8,
+                   help="how the matrices are stored: fp16, int8 with a scale per row (default), or int4 with "
+                        "a scale per 32 weights for the feed-forward matrices and int8 for the rest")
     t.set_defaults(func=cmd_train_combine)

@@ -1,4 +1,4 @@
-"""The reader's weights on disk: fp16 or int8 packing, and readers that combine several runs.
+"""The reader's weights on disk: fp16, int8 or int4 packing, and readers that combine several runs.
 
 A reader folder holds reader.json and reader.safetensors with only what training changed of
 e5 (the upper blocks and the span head). `edition-qa train reader` writes one run, fp16, under
@@ -17,24 +17,45 @@ from typing import Any
 from qa.errors import InputError
 from qa.models.encoder import torch_module
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "unpack_weights"]
+__all__ = ["BITS", "CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "unpack_weights"]
 
 WEIGHTS_FILE = "reader.safetensors"
 CONFIG_FILE = "reader.json"
 
 
-def pack_weights(weights: dict[str, Any], *, int8: bool = False) -> dict[str, Any]:
-    """Trained weights as stored: fp16, or (`int8`) each matrix as int8 with one fp16 scale per
-    row (the row's largest |w| / 127) under "NAME:int8" and "NAME:scale", vectors fp16; that
-    halves the file, at no measured cost to the reader's scores (see the model card)."""
+BITS = (16, 8, 4)
+GROUP = 32  # int4: one scale per 32 weights of a row (the e5 pack's own 4-bit blocks are 32 long)
+# int4 only for matrices this large: e5-small's feed-forward ones (384 x 1536); its attention
+# matrices and the span head stay int8 (int4 there cost the reader 1 F1 on CMRC dev, the
+# feed-forward ones 0.1; see the model card)
+INT4_MIN = 262144
+
+
+def pack_weights(weights: dict[str, Any], *, bits: int = 16) -> dict[str, Any]:
+    """Trained weights as stored, vectors always fp16; matrices fp16 (`bits` 16), int8 with one
+    fp16 scale per row (8: the row's largest |w| / 127, "NAME:int8" and "NAME:scale"), or int4
+    with one fp16 scale per GROUP weights of a row (4: the group's largest |w| / 7, two weights
+    a byte, "NAME:int4" and "NAME:scale"; matrices under INT4_MIN weights or with rows that are
+    not whole groups int8). What each costs the reader's scores is in the model card."""
+    if bits not in BITS:
+        raise ValueError(f"bits must be one of {BITS}, not {bits}")
     torch = torch_module()
     out = {}
     for name, w in weights.items():
         w = w.detach().float()
-        if int8 and w.dim() == 2:
+        small = w.numel() < INT4_MIN
+        if w.dim() == 2 and (bits == 8 or (bits == 4 and (small or w.shape[1] % GROUP))):
             scale = (w.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-12)
             out[f"{name}:int8"] = (w / scale).round().clamp(-127, 127).to(torch.int8).contiguous()
             out[f"{name}:scale"] = scale.to(torch.float16).contiguous()
+        elif bits == 4 and w.dim() == 2:
+            rows, cols = w.shape
+            groups = w.reshape(rows, cols // GROUP, GROUP)
+            scale = (groups.abs().amax(dim=2, keepdim=True) / 7).clamp_min(1e-12)
+            scale = scale.to(torch.float16).float()  # quantize against the scale that is stored
+            q = ((groups / scale).round().clamp(-7, 7) + 8).to(torch.uint8).reshape(rows, cols)
+            out[f"{name}:int4"] = (q[:, 0::2] | (q[:, 1::2] << 4)).contiguous()
+            out[f"{name}:scale"] = scale.reshape(rows, cols // GROUP).to(torch.float16).contiguous()
         else:
             out[name] = w.to(torch.float16).contiguous()
     return out
@@ -42,15 +63,24 @@ def pack_weights(weights: dict[str, Any], *, int8: bool = False) -> dict[str, An
 
 def unpack_weights(stored: dict[str, Any]) -> dict[str, Any]:
     """The float32 weights of `pack_weights`' output."""
+    torch = torch_module()
     out = {}
     for key, t in stored.items():
-        if key.endswith(":int8"):
-            name = key[:-len(":int8")]
+        name, colon, kind = key.rpartition(":")
+        kind = kind if colon else ""
+        if kind in ("int8", "int4"):
             scale = stored.get(f"{name}:scale")
             if scale is None:
                 raise ValueError(f"{name} has no scale")
-            out[name] = t.float() * scale.float()
-        elif not key.endswith(":scale"):
+            if kind == "int8":
+                out[name] = t.float() * scale.float()
+                continue
+            rows, half = t.shape
+            if scale.shape != (rows, 2 * half // GROUP):
+                raise ValueError(f"{name}: its scale does not fit its int4 weights")
+            q = torch.stack([t & 15, t >> 4], dim=2).reshape(rows, 2 * half).float() - 8
+            out[name] = q * scale.float().repeat_interleave(GROUP, dim=1)
+        elif kind != "scale":
             out[key] = t.float()
     return out
 
@@ -70,15 +100,19 @@ def member_weights(stored: dict[str, Any], members: int) -> list[dict[str, Any]]
     return [unpack_weights(g) for g in groups]
 
 
+STORAGE = {16: "fp16", 8: "int8 matrices with an fp16 scale per row, fp16 vectors",
+           4: f"int4 matrices of {INT4_MIN} weights or more with an fp16 scale per {GROUP} weights of a row, "
+              "the others int8 with a scale per row, fp16 vectors"}
+
 # what a combined reader records of each run it was made from
 _RUN_KEYS = ("settings", "train_files", "examples", "steps", "total_steps", "finished", "train_time_s",
              "precision", "first_loss", "final_loss", "tokens_per_s", "continues", "train_time_s_in_all")
 
 
-def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *, int8: bool = True) -> dict:
+def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *, bits: int = 8) -> dict:
     """Write into `out` one reader that averages the start and end logits of several trained
-    ones (folders written by `train_reader`), their weights stored int8 with per-row scales
-    (`qa.models.reader.pack_weights`) unless `int8` is False.
+    ones (folders written by `train_reader`), their matrices stored with `bits` bits
+    (`pack_weights`: 8, int8 with per-row scales, by default).
 
     The runs must share the e5 pack, the first trained block and the window length. What the
     benchmarks fitted on a run (length prior, no-answer calibration, retrieval weight) is not
@@ -106,7 +140,7 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
         if config.get("members"):
             raise InputError(f"{folder} already combines {len(config['members'])} runs: combine the runs themselves")
         (weights,) = member_weights(weights, 0)
-        stored.update({f"member{k}.{name}": t for name, t in pack_weights(weights, int8=int8).items()})
+        stored.update({f"member{k}.{name}": t for name, t in pack_weights(weights, bits=bits).items()})
         configs.append(config)
     for key in ("first_trained", "max_tokens", "base_pack_sha256"):
         if len({json.dumps(c.get(key)) for c in configs}) > 1:
@@ -117,7 +151,7 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
         "base": configs[0].get("base"), "first_trained": configs[0]["first_trained"],
         "max_tokens": configs[0].get("max_tokens"), "base_pack_sha256": configs[0].get("base_pack_sha256"),
         "members": members,
-        "storage": "int8 matrices with an fp16 scale per row, fp16 vectors" if int8 else "fp16",
+        "storage": STORAGE[bits],
         "train_time_s_in_all": sum(int(m.get("train_time_s_in_all") or m.get("train_time_s") or 0) for m in members),
     }
     out.mkdir(parents=True, exist_ok=True)

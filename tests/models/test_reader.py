@@ -183,7 +183,7 @@ def test_packed_weights_come_back_fp16_or_within_half_an_int8_step():
     weights["blocks.6.q.weight"][3] = 0.0  # an all-zero row must not divide by zero
     half = unpack_weights(pack_weights(weights))
     assert all(torch.equal(half[n], weights[n].half().float()) for n in weights)
-    stored = pack_weights(weights, int8=True)
+    stored = pack_weights(weights, bits=8)
     assert stored["blocks.6.q.weight:int8"].dtype == torch.int8 and "blocks.6.q.bias" in stored
     back = unpack_weights(stored)
     w = weights["blocks.6.q.weight"]
@@ -198,6 +198,40 @@ def test_packed_weights_come_back_fp16_or_within_half_an_int8_step():
         member_weights({**both, "member2.span.bias": weights["blocks.6.q.bias"]}, 2)
     with pytest.raises(ValueError, match="no scale"):
         unpack_weights({"x:int8": stored["blocks.6.q.weight:int8"]})
+
+
+def test_int4_packing_keeps_each_weight_within_half_a_step_of_its_group():
+    import torch
+
+    from qa.models.weights import GROUP, INT4_MIN, pack_weights, unpack_weights
+
+    g = torch.Generator().manual_seed(1)
+    cols = INT4_MIN // 8
+    w = torch.randn(8, cols, generator=g)
+    w[2, GROUP:2 * GROUP] = 0.0  # an all-zero group
+    w[4, :GROUP] *= 100  # one loud group must not coarsen the row's other groups
+    weights = {"blocks.6.fc1.weight": w, "blocks.6.fc1.bias": torch.randn(8, generator=g),
+               "span.weight": torch.randn(2, 64, generator=g),  # small: int8
+               "blocks.6.odd.weight": torch.randn(INT4_MIN // 10, 10, generator=g)}  # rows not whole groups: int8
+    stored = pack_weights(weights, bits=4)
+    packed = stored["blocks.6.fc1.weight:int4"]
+    assert packed.dtype == torch.uint8 and packed.shape == (8, cols // 2)
+    assert stored["blocks.6.fc1.weight:scale"].shape == (8, cols // GROUP)
+    assert "span.weight:int8" in stored and "blocks.6.odd.weight:int8" in stored and "blocks.6.fc1.bias" in stored
+    back = unpack_weights(stored)["blocks.6.fc1.weight"]
+    step = (w.reshape(8, -1, GROUP).abs().amax(dim=2, keepdim=True) / 7).repeat_interleave(GROUP, dim=2).reshape(8, -1)
+    assert bool(((back - w).abs() <= step / 2 + 2e-3 * step + 1e-8).all())
+    assert bool((back[2, GROUP:2 * GROUP] == 0).all())
+    assert float((back[4, GROUP:] - w[4, GROUP:]).abs().max()) < 1.0  # a step per row would be ~30
+    # the sign and both nibbles survive: rows of -7..7 steps come back exactly
+    ramp = (torch.arange(INT4_MIN) % 15 - 7).float().reshape(2, -1, GROUP) * 0.5
+    ramp[:, :, 0] = 3.5  # every group's largest |w|: a scale of exactly 0.5
+    ramp = ramp.reshape(2, -1)
+    assert torch.equal(unpack_weights(pack_weights({"r": ramp}, bits=4))["r"], ramp)
+    with pytest.raises(ValueError, match="does not fit"):
+        unpack_weights({"x:int4": packed, "x:scale": stored["blocks.6.fc1.weight:scale"][:, :2]})
+    with pytest.raises(ValueError, match="bits"):
+        pack_weights(weights, bits=2)
 
 
 def test_a_member_alone_computes_what_the_encoders_upper_blocks_do():

@@ -143,7 +143,7 @@ def test_a_work_folder_of_another_run_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_combined_readers_average_the_runs_logits_and_int8_storage_stays_close(tmp_path):
+def test_combined_readers_average_the_runs_logits_and_int8_int4_storage_stays_close(tmp_path):
     from qa.models.reader import Reader
     from qa.models.training import train_reader
     from qa.models.weights import combine_readers
@@ -152,21 +152,23 @@ def test_combined_readers_average_the_runs_logits_and_int8_storage_stays_close(t
         settings = TrainSettings(**{**FAST.__dict__, "seed": seed})
         train_reader([TINY], tmp_path / f"run{seed}", settings=settings, precision="fp32", progress=False, budget_s=0)
     runs = [tmp_path / "run5", tmp_path / "run6"]
-    fp16 = combine_readers(runs, tmp_path / "fp16", int8=False)
+    fp16 = combine_readers(runs, tmp_path / "fp16", bits=16)
     combine_readers(runs, tmp_path / "int8")
+    assert "int4" in combine_readers(runs, tmp_path / "int4", bits=4)["storage"]
     assert len(fp16["members"]) == 2 and fp16["members"][0]["settings"]["seed"] == 5
     size = lambda d: (tmp_path / d / "reader.safetensors").stat().st_size  # noqa: E731
-    assert size("int8") < 0.6 * size("fp16")
+    assert size("int8") < 0.6 * size("fp16") and size("int4") < 0.8 * size("int8")
 
     question, passage = "绿源小镇的规划面积是多少？", "绿源小镇位于东阳江南岸，规划面积4.5平方公里。"
-    readers = {d: Reader(tmp_path / d, precision="fp32") for d in ("run5", "run6", "fp16", "int8")}
+    readers = {d: Reader(tmp_path / d, precision="fp32") for d in ("run5", "run6", "fp16", "int8", "int4")}
     windows = readers["run5"].tokens.windows(question, [passage])
-    (s5, e5), (s6, e6), (sc, ec), (sq, eq) = (readers[d].logits(windows)[0] for d in readers)
+    (s5, e5), (s6, e6), (sc, ec), (sq, eq), (s4, e4) = (readers[d].logits(windows)[0] for d in readers)
     assert not np.allclose(s5, s6, atol=1e-3)  # two different runs
     np.testing.assert_allclose(sc, (s5 + s6) / 2, atol=1e-4)
     np.testing.assert_allclose(ec, (e5 + e6) / 2, atol=1e-4)
     spread = float(np.ptp(sc[windows[0].first:-1]))
     assert float(np.abs(sq - sc)[windows[0].first:-1].max()) < 0.02 * spread
+    assert float(np.abs(s4 - sc)[windows[0].first:-1].max()) < 0.1 * spread
 
 
 @pytest.mark.slow
