@@ -239,9 +239,9 @@ class Reader:
         self.tokens = Tokens(base)
         e5_config = json.loads((base / "config.json").read_text(encoding="utf-8"))
         encoder = new_encoder(e5_config)
-        load_base(encoder, base)
         self.first_trained = int(self.config["first_trained"])
         del encoder.blocks[self.first_trained:]  # each member brings its own upper blocks
+        load_base(encoder, base)  # so only the lower blocks are copied from e5
         try:
             groups = member_weights(trained, len(self.config.get("members") or []))
         except ValueError as exc:

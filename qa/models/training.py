@@ -36,7 +36,7 @@ from qa.models.encoder import (
 )
 from qa.models.examples import TrainSettings, featurize, load_squad, make_examples
 from qa.models.reader import Tokens
-from qa.models.weights import CONFIG_FILE, WEIGHTS_FILE
+from qa.models.weights import CONFIG_FILE, WEIGHTS_FILE, pack_weights, write_reader
 
 __all__ = ["TrainSettings", "load_squad", "make_examples", "train_reader"]
 
@@ -322,16 +322,9 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
 
 def export(encoder: Any, names: list[str], out: Path, summary: dict) -> None:
     """Write the trained weights (fp16) and reader.json into `out`, each file atomically."""
-    import torch
-    from safetensors.torch import save_file
-
     from qa.models.e5pack import materialize_e5
 
-    out.mkdir(parents=True, exist_ok=True)
     params = dict(encoder.named_parameters())
-    tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file({n: params[n].detach().to(torch.float16).contiguous() for n in names}, str(tmp))
-    os.replace(tmp, out / WEIGHTS_FILE)
     config = dict(summary)
     config["base_pack_sha256"] = base_sha256(materialize_e5())
     previous = out / CONFIG_FILE
@@ -341,5 +334,4 @@ def export(encoder: Any, names: list[str], out: Path, summary: dict) -> None:
             for key in ("no_answer", "no_answer_fit", "length_prior"):
                 if key in old:
                     config[key] = old[key]
-    _write_json(out / CONFIG_FILE, config)
-
+    write_reader(out, pack_weights({n: params[n] for n in names}), config)

@@ -9,6 +9,7 @@ runs as members ("member0.blocks.6.q.weight", ...), by default int8 with a scale
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 from qa.errors import InputError
 from qa.models.encoder import torch_module
 
-__all__ = ["BITS", "CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "unpack_weights"]
+__all__ = ["BITS", "CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "unpack_weights",
+           "write_reader"]
 
 WEIGHTS_FILE = "reader.safetensors"
 CONFIG_FILE = "reader.json"
@@ -119,13 +121,10 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
     carried over: it belongs to that run's scores; fit it again on the combined reader.
     Returns the combined reader's reader.json.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load
 
     if len(folders) < 2:
         raise InputError("combining needs at least two trained readers")
-    out = Path(out)
-    import hashlib
-
     configs, stored, hashes = [], {}, []
     for k, folder in enumerate(Path(f) for f in folders):
         config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
@@ -133,8 +132,9 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
             raise InputError(f"{folder}: no trained reader there (reader.json and reader.safetensors)")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
-            weights = load_file(str(weights_path))
-            hashes.append(hashlib.sha256(weights_path.read_bytes()).hexdigest())
+            data = weights_path.read_bytes()
+            weights = load(data)
+            hashes.append(hashlib.sha256(data).hexdigest())
         except Exception as exc:
             raise InputError(f"{folder}: the reader there is damaged ({str(exc).splitlines()[0]})") from exc
         if config.get("members"):
@@ -154,11 +154,20 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
         "storage": STORAGE[bits],
         "train_time_s_in_all": sum(int(m.get("train_time_s_in_all") or m.get("train_time_s") or 0) for m in members),
     }
+    write_reader(out, stored, combined)
+    return combined
+
+
+def write_reader(out: str | os.PathLike, stored: dict[str, Any], config: dict) -> None:
+    """Write a reader folder: `stored` (as `pack_weights` gives it) and its reader.json, each
+    file atomically, the weights first."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(stored, str(tmp))
     os.replace(tmp, out / WEIGHTS_FILE)
     tmp = out / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, out / CONFIG_FILE)
-    return combined
