@@ -195,12 +195,20 @@ class Answer:
     confidence: float = 0.0
     no_answer: bool = False
     hits: tuple[Hit, ...] = field(default=(), compare=False)
+    # the question as the reader read it, when that differs from resolved_question (an English
+    # question over Chinese text is read in its Chinese dictionary terms)
+    reading: str = ""
+    # the short answer in English where that is mechanical (4公里 -> 4 km) or a dictionary gloss,
+    # for a question asked in English; "" otherwise
+    english: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "resolved_question": self.resolved_question,
+            "reading": self.reading,
             "short_answer": self.short_answer,
+            "english": self.english,
             "no_answer": self.no_answer,
             "confidence": self.confidence,
             "citations": [c.to_dict() for c in self.citations],
@@ -217,4 +225,6 @@ class Answer:
             float(d.get("confidence", 0.0)),
             bool(d.get("no_answer", False)),
             tuple(Hit.from_dict(h) for h in d.get("hits", [])),
+            str(d.get("reading", "")),
+            str(d.get("english", "")),
         )

@@ -13,7 +13,7 @@ import qa
 ROOT = Path(qa.__file__).parent
 # The flow, first stage first; a module may import from its own stage or an earlier one.
 # "" is the shared basics at the top of the package (types, errors, text, paths, version).
-STAGES = ["", "editions", "models", "store", "search", "answers", "evaluation", "app"]
+STAGES = ["", "language", "editions", "models", "store", "search", "answers", "evaluation", "app"]
 MAX_LINES = 400
 
 

@@ -29,12 +29,14 @@ from typing import Any
 
 from qa.answers.followup import HistoryItem, previous_articles, resolve_question
 from qa.errors import QuestionError
+from qa.language.english import english_rendering
+from qa.language.translate import question_language
 from qa.models.reader import Reading, Span, get_reader
-from qa.text import normalize, question_terms, split_sentences
+from qa.text import has_han, normalize, question_terms, split_sentences
 from qa.types import Answer, Article, Citation, Hit
 
 __all__ = ["ask", "warm", "answer_features", "confidence_from", "cut_question", "no_answer_settings", "read_hits",
-           "retrieval_weight", "span_order",
+           "reading_question", "retrieval_weight", "span_order",
            "ANSWER_FEATURES", "MAX_QUESTION_CHARS", "READ_K"]
 
 # A question longer than this is cut (the UI says so); retrieval and the reader cut further.
@@ -58,10 +60,13 @@ def cut_question(question: object) -> str:
     return text[:MAX_QUESTION_CHARS].strip()
 
 
-def no_answer_settings(reader: Any) -> dict[str, Any]:
+def no_answer_settings(reader: Any, lang: str = "zh") -> dict[str, Any]:
     """The reader's calibration: confidence = sigmoid(bias + weights . features), or sigmoid(scale x
-    margin + bias) without weights; answered above threshold."""
-    return {**_DEFAULT_CALIBRATION, **(reader.config.get("no_answer") or {})}
+    margin + bias) without weights; answered above threshold. English questions read over Chinese
+    text have their own ("no_answer_en", fitted on dictionary-glossed questions: the reader's
+    margins run lower for them), falling back to the Chinese one until it is fitted."""
+    own = reader.config.get("no_answer_en") if lang == "en" else None
+    return {**_DEFAULT_CALIBRATION, **(own or reader.config.get("no_answer") or {})}
 
 
 def confidence_of(margin: float, calibration: dict[str, float]) -> float:
@@ -120,10 +125,13 @@ def confidence_from(features: dict[str, float], calibration: dict[str, Any]) -> 
 
 
 def warm(index: Any = None, *, progress: bool = False) -> int:
-    """Load the reader and read once, so the first question is answered at full speed;
+    """Load the reader and the dictionary and read once, so the first question is answered at full speed;
     returns the number of passages in the index."""
+    from qa.language.cedict import get_dictionary
+
     reader = get_reader()
     reader.read("warm up", ["The reader reads this once."])
+    get_dictionary()  # read once (about 2 s), not at the first English question
     return len(index) if index is not None else 0
 
 
@@ -152,9 +160,25 @@ def _citation(n: int, hit: Hit, span: Span, *, highlight: bool) -> Citation:
                     round(span.margin, 4))
 
 
+def reading_question(question: str, hits: Sequence[Hit]) -> tuple[str, str]:
+    """The question as the reader reads it over `hits`, and the pairing it is calibrated for:
+    ("en") an English question over Chinese passages, read as its dictionary terms in Chinese,
+    chosen by what the passages print (`qa.language.translate`); otherwise ("zh") as asked."""
+    from qa.language.translate import question_language, translate_question
+
+    texts = [_passage_text(h) for h in hits[:READ_K]]
+    if question_language(question) != "en" or not any(has_han(t) for t in texts):
+        return question, "zh"
+    translation = translate_question(question)
+    if not translation.known:
+        return question, "en"
+    return translation.reader_question(texts), "en"
+
+
 def read_hits(question: str, hits: Sequence[Hit], reader: Any) -> list[Reading]:
-    """The reader's readings of the best READ_K hits (a brief is read by its headline)."""
-    return reader.read(question, [_passage_text(h) for h in hits[:READ_K]])
+    """The reader's readings of the best READ_K hits (a brief is read by its headline); an
+    English question over Chinese text is read in its Chinese terms (`reading_question`)."""
+    return reader.read(reading_question(question, hits)[0], [_passage_text(h) for h in hits[:READ_K]])
 
 
 def _bonus(hit: Hit, preferred: Sequence[str]) -> float:
@@ -230,16 +254,17 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         return Answer(asked, resolved, no_answer=True)
     reader = reader if reader is not None else get_reader()
     read = hits[:READ_K]
-    readings = read_hits(resolved, read, reader)
+    read_as, pairing = reading_question(resolved, read)
+    readings = reader.read(read_as, [_passage_text(h) for h in read])
     preferred = previous_articles(history) if resolved != asked else []
     ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
     if not ranked:
         return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
-    calibration = no_answer_settings(reader)
+    calibration = no_answer_settings(reader, pairing)
     best = ranked[0]
     # how sure the reader is that an answer is there: the best margin (before the length prior)
     # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
-    features = answer_features(resolved, read, readings, [_bonus(h, preferred) for h in read])
+    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read])
     confidence = round(confidence_from(features, calibration), 4)
     no_answer = confidence < calibration["threshold"]
     citations: list[Citation] = []
@@ -257,4 +282,6 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         citations.append(cite)
     hits_out = _reordered(read, ranked) + tuple(hits[READ_K:])
     short = "" if no_answer else best.text
-    return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, hits_out)
+    english = english_rendering(short) if short and question_language(asked) == "en" else ""
+    return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, hits_out,
+                  reading=read_as if read_as != resolved else "", english=english)

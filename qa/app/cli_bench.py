@@ -98,9 +98,19 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
         write_json(args.json, {**report, "margins": margins, "labels": labels, "rows": rows})
     if args.write:
         fitted = ("scale", "weights", "bias", "threshold")
-        path = update_config({"no_answer": {k: report[k] for k in fitted if k in report},
-                              "no_answer_fit": {k: v for k, v in report.items() if k not in fitted}})
+        key = "no_answer_en" if args.lang == "en" else "no_answer"
+        path = update_config({key: {k: report[k] for k in fitted if k in report},
+                              f"{key}_fit": {k: v for k, v in report.items() if k not in fitted}})
         print(f"written to {path}")
+    return 0
+
+
+def cmd_bench_gloss(args: argparse.Namespace) -> int:
+    from qa.language.glossed import gloss_squad
+
+    report = gloss_squad(args.file, args.out, share=args.share, seed=args.seed)
+    print(f"{report['questions']} questions glossed ({report['wholly_english']} with no Chinese left, "
+          f"share {report['share']}) -> {report['out']}")
     return 0
 
 
@@ -248,8 +258,19 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--features", metavar="NAMES",
                    help="comma-separated features to weigh (default: margin; see qa.answers.ask.ANSWER_FEATURES)")
     b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
+    b.add_argument("--lang", choices=("zh", "en"), default="zh",
+                   help="which calibration --write stores: zh (Chinese questions) or en (English questions "
+                        "over Chinese text; fit it on a file made by bench gloss)")
     b.add_argument("--json", metavar="OUT", help="also write every question's best margin and label")
     b.set_defaults(func=cmd_bench_calibrate)
+    b = bench.add_parser("gloss", help="copy a SQuAD-format file with its questions in English: words "
+                         "replaced by CC-CEDICT glosses (for bench squad / reader / calibrate --lang en)")
+    b.add_argument("file")
+    b.add_argument("--out", required=True, metavar="FILE")
+    b.add_argument("--share", type=float, default=1.0,
+                   help="share of each question's words glossed (1.0: all the dictionary knows; less: code-switched)")
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(func=cmd_bench_gloss)
     b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--chunk-size", type=int, help="passage size in chars (default: the index default)")

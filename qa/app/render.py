@@ -10,11 +10,9 @@ would become a code block.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from qa.text import has_han
 from qa.types import Answer, Article, Citation, Hit
 
 MAX_QUESTION_CHARS = 1000
@@ -23,6 +21,7 @@ SOURCE_MARK_ID = "qa-source-mark"  # the source panel scrolls this element into 
 CSS = """
 .qa-answer p { margin: 0.25em 0; }
 .qa-short { font-weight: 600; font-size: 1.1em; }
+.qa-english { margin: 0.1em 0; color: #495057; }
 .qa-resolved, .qa-note, .qa-confidence, .qa-notice { font-size: 0.88em; opacity: 0.8; }
 .qa-none { font-weight: 600; }
 .qa-cites { margin: 0.3em 0 0.2em 0; padding-left: 1.4em; }
@@ -41,7 +40,6 @@ table.qa-hits { font-size: 0.85em; border-collapse: collapse; width: 100%; }
 table.qa-hits td, table.qa-hits th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 """
 
-_LATIN = re.compile(r"[A-Za-z]")
 # Markdown and LaTeX triggers; as entities they display the same but never format.
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
              "*": "&#42;", "_": "&#95;", "`": "&#96;", "~": "&#126;", "$": "&#36;",
@@ -55,8 +53,10 @@ def escape(text: str) -> str:
 
 
 def is_english(question: str) -> bool:
-    """True for a question written in Latin script with no CJK characters."""
-    return bool(_LATIN.search(question)) and not has_han(question)
+    """True for a question in English (code-switched included: `qa.language.translate.question_language`)."""
+    from qa.language.translate import question_language
+
+    return question_language(question) == "en"
 
 
 def clip_question(question: str, *, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
@@ -150,6 +150,8 @@ def render_answer(answer: Answer, *, notices: Sequence[str] = ()) -> str:
     else:
         if answer.short_answer:
             parts.append(f'<p class="qa-short">{escape(answer.short_answer)}</p>')
+            if answer.english:
+                parts.append(f'<p class="qa-english">In English: {escape(answer.english)}</p>')
         parts.append('<ol class="qa-cites">')
         for c in answer.citations:
             parts.append(f'<li><blockquote class="qa-extract">{mark_extract(c.extract, c.highlight)}</blockquote>{_cite_line(c.n, c.article)}</li>')
@@ -157,7 +159,9 @@ def render_answer(answer: Answer, *, notices: Sequence[str] = ()) -> str:
         if not answer.citations:
             parts.append('<p class="qa-none">No passage of the edition matched.</p>')
     if is_english(answer.question):
-        parts.append('<p class="qa-note">Extracts are quoted in Chinese, as printed in the edition.</p>')
+        read_as = (f'; the question was read with its dictionary terms: <q>{escape(answer.reading)}</q>'
+                   if answer.reading else "")
+        parts.append(f'<p class="qa-note">Extracts are quoted in Chinese, as printed in the edition{read_as}.</p>')
     if not answer.no_answer and answer.citations:
         parts.append(f'<p class="qa-confidence">confidence {answer.confidence:.2f}</p>')
     parts.append("</div>")
@@ -274,7 +278,9 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "question": answer.question,
         "resolved_question": answer.resolved_question,
+        "reading": answer.reading,
         "short_answer": answer.short_answer,
+        "english": answer.english,
         "no_answer": answer.no_answer,
         "confidence": round(answer.confidence, 4),
         "citations": [
@@ -303,7 +309,7 @@ def format_answer(answer: Answer) -> str:
     if answer.no_answer:
         lines.append("The edition does not answer this. Related reading:")
     elif answer.short_answer:
-        lines.append(f"Answer: {answer.short_answer}")
+        lines.append(f"Answer: {answer.short_answer}" + (f" ({answer.english})" if answer.english else ""))
     for c in answer.citations:
         text = c.extract
         if c.highlight and not answer.no_answer:

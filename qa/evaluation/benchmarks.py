@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qa.errors import InputError
 from qa.evaluation.evaluate import AskFn, Report, evaluate, progress_bar, warm_index
-from qa.evaluation.questions import Question, guess_lang
+from qa.evaluation.questions import Question
+from qa.language.translate import question_language
 from qa.search.rerank import WEIGHTS, cross_validate, fit, recall
 from qa.squad import read_squad
 from qa.types import Article, stable_hash
 
-__all__ = ["METHODS", "bench_length_prior", "bench_reader", "bench_rerank", "bench_retrieval",
+__all__ = ["METHODS", "bench_length_prior", "passage_recall", "bench_reader", "bench_rerank", "bench_retrieval",
            "bench_squad", "load_squad", "squad_paragraphs"]
 
 # A SQuAD file is one synthetic edition: every paragraph an article of this date and page.
@@ -47,9 +49,32 @@ def squad_paragraphs(path: str | os.PathLike) -> list[tuple[Article, list[Questi
         article = Article(id="squad-" + stable_hash(para.doc, para.n, para.title, para.context),
                           date=SQUAD_DATE, page=SQUAD_PAGE, kind="article", headline=para.title, body=para.context)
         questions = [Question(q.id, q.question, tuple(dict.fromkeys(t for t, _ in q.answers)) if q.answerable else (),
-                              q.answerable, (), guess_lang(q.question)) for q in para.questions]
+                              q.answerable, (), question_language(q.question)) for q in para.questions]
         out.append((article, questions))
     return out
+
+
+def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
+                   ks: Sequence[int] = (1, 5), fusion: dict[str, Any] | None = None) -> dict[int, float]:
+    """Share of questions whose gold answer (any of them, compacted) is in a top-k passage.
+
+    `items` are (question, answers) pairs; returns {k: recall}.
+    """
+    from qa.search.retrieve import retrieve
+    from qa.text import compact
+
+    top = max(ks)
+    found = {k: 0 for k in ks}
+    n = 0
+    for question, answers in items:
+        n += 1
+        golds = [compact(a) for a in answers if compact(a)]
+        hits = retrieve(question, k=top, index=index, fusion=fusion)
+        first = next((h.rank for h in hits
+                      if any(g in compact(h.passage.text) for g in golds)), None)
+        for k in ks:
+            found[k] += first is not None and first <= k
+    return {k: found[k] / n if n else 0.0 for k in ks}
 
 
 def bench_squad(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, progress: bool = True,
@@ -124,7 +149,6 @@ def bench_retrieval(path: str, *, model: Any = None, chunk_size: int | None = No
     `chunk_size` sets the passage size (default: the index default; a size above the longest
     paragraph makes every paragraph one passage). Returns {method: {"r1", "r5", "seconds"}}.
     """
-    from qa.search.retrieve import passage_recall
 
     t0 = time.perf_counter()
     index, items = _squad_index(path, model=model, chunk_size=chunk_size, progress=progress)
@@ -183,10 +207,15 @@ def _gold_readings(path: str | os.PathLike, reader: Any, *, limit: int | None, w
     todo = [(n, a, q) for n, (a, qs) in enumerate(paragraphs) for q in qs if q.answerable][:limit]
     if not todo:
         raise InputError(f"{path} holds no answerable questions.")
+    from qa.language.translate import question_language, translate_question
+
     for n, article, q in progress_bar(todo, progress, label):
         texts = [article.body] if whole else [p.text for p in chunk_article(article)]
-        tokens = sum(len(w.ids) for w in reader.tokens.windows(q.question, texts, max_tokens=reader.max_tokens))
-        spans = [s for r in reader.read(q.question, texts, **read_options) for s in r.spans]
+        # an English question is read as `ask` reads it over Chinese text: in its dictionary terms
+        asked = (translate_question(q.question).reader_question(texts)
+                 if question_language(q.question) == "en" and translate_question(q.question).known else q.question)
+        tokens = sum(len(w.ids) for w in reader.tokens.windows(asked, texts, max_tokens=reader.max_tokens))
+        spans = [s for r in reader.read(asked, texts, **read_options) for s in r.spans]
         yield n, q, spans, tokens
 
 

@@ -89,7 +89,7 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
 
     import numpy as np
 
-    from qa.answers.ask import ANSWER_FEATURES, READ_K, answer_features, read_hits
+    from qa.answers.ask import ANSWER_FEATURES, READ_K, answer_features, reading_question
     from qa.models.reader import get_reader
     from qa.search.retrieve import retrieve
     from qa.store.index import DEFAULT_MODEL, Index
@@ -127,7 +127,9 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
     try:
         for question, label in progress_bar(asked_texts, progress, "calibrate"):
             hits = retrieve(question, k=max(k, READ_K), index=index)[:READ_K]
-            found = answer_features(question, hits, read_hits(question, hits, reader) if hits else [])
+            read_as = reading_question(question, hits)[0]
+            readings = reader.read(read_as, [h.passage.text or h.article.title for h in hits]) if hits else []
+            found = answer_features(read_as, hits, readings)
             rows.append([found[f] for f in names])
             labels.append(label)
     finally:

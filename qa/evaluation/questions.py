@@ -36,8 +36,11 @@ class Question:
 
 
 def guess_lang(text: str) -> str:
-    """"zh" when the text has any CJK ideograph, else "en"."""
-    return "zh" if has_han(text) else "en"
+    """"en" for English (code-switched included), "zh" for Chinese, as `ask` decides
+    (`qa.language.translate.question_language`); noise without letters counts as "en" here."""
+    from qa.language.translate import question_language
+
+    return "zh" if has_han(text) and question_language(text) == "zh" else "en"
 
 
 def _question_from(obj: Any, where: str) -> Question:

@@ -17,6 +17,7 @@ import numpy as np
 
 from qa.editions.chunk import passage_id
 from qa.errors import InputError, QuestionError
+from qa.language.translate import lexical_question
 from qa.types import Hit, Passage
 
 # e5 reads at most 512 tokens and an FTS query of hundreds of terms is slow and unfocused;
@@ -153,15 +154,16 @@ def date_range(since: str | None, until: str | None) -> tuple[str | None, str | 
 def candidates(index: Any, question: str, *, depth: int, date: str | None = None,
                page: int | None = None, article_id: str | None = None,
                query_vector: np.ndarray | None = None, since: str | None = None,
-               until: str | None = None) -> list[Candidate]:
-    """The union of the top `depth` dense and lexical passages, each with both scores."""
+               until: str | None = None, lexical_text: str | None = None) -> list[Candidate]:
+    """The union of the top `depth` dense and lexical passages, each with both scores
+    (`lexical_text`: what the lexical side is asked instead of the question)."""
     where = {k: v for k, v in {"date": date, "page": page, "article_id": article_id, "since": since,
                                "until": until}.items() if v is not None}
     by_expr = getattr(index.vectors, "takes_filters", False)  # Milvus: filter expressions, not ids
     allowed = index.store.passage_ids(**where) if where and not by_expr else None
     if where and not by_expr and not allowed:
         return []
-    lexical = index.store.search(question, limit=depth, **where)
+    lexical = index.store.search(lexical_text or question, limit=depth, **where)
     if query_vector is None:
         query_vector = _query_vector(index.embedder, question)
     dense = index.vectors.search(query_vector, depth, **(where if by_expr else {"ids": allowed}))
@@ -277,8 +279,9 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     index = snapshot(index)  # a LiveIndex: one version for the whole question
     settings = {**index.settings["fusion"], **(fusion or {})}
     depth = max(int(settings.get("depth", 50)), 2 * k)
+    terms = lexical_question(text)
     cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id,
-                       query_vector=query_vector, since=since, until=until)
+                       query_vector=query_vector, since=since, until=until, lexical_text=terms)
     by_id = {c.id: c for c in cands}
     hits: list[Hit] = []
     chosen: list[Any] = []
@@ -286,7 +289,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     gap = float(settings.get("merge_gap", MERGE_GAP))
     ranked = fuse(cands, settings)
     if settings.get("rerank", True):
-        ranked = rerank(index, text, cands, ranked, settings, articles)
+        ranked = rerank(index, terms, cands, ranked, settings, articles)
     for n, (pid, score) in enumerate(ranked):
         passage = _without_overlap(index.store.passage(pid), chosen)
         if passage is None:
@@ -366,35 +369,14 @@ def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
     for question, answers in items:
         text = clean_question(question)
         golds = [compact(a) for a in answers if compact(a)]
-        cands = candidates(index, text, depth=int(settings.get("depth", 50)))
+        terms = lexical_question(text)
+        cands = candidates(index, text, depth=int(settings.get("depth", 50)), lexical_text=terms)
         articles: dict[str, Any] = {}
-        top, x, passages = _rerank_inputs(index, text, cands, fuse(cands, settings), articles)
+        top, x, passages = _rerank_inputs(index, terms, cands, fuse(cands, settings), articles)
         texts = [passages[c.id].text or articles[passages[c.id].article_id].title for c in top]
         out.append((x, np.array([float(any(g in compact(t) for g in golds)) for t in texts])))
     return out
 
 
-def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
-                   ks: Sequence[int] = (1, 5), fusion: dict[str, Any] | None = None) -> dict[int, float]:
-    """Share of questions whose gold answer (any of them, compacted) is in a top-k passage.
-
-    `items` are (question, answers) pairs; returns {k: recall}.
-    """
-    from qa.text import compact
-
-    top = max(ks)
-    found = {k: 0 for k in ks}
-    n = 0
-    for question, answers in items:
-        n += 1
-        golds = [compact(a) for a in answers if compact(a)]
-        hits = retrieve(question, k=top, index=index, fusion=fusion)
-        first = next((h.rank for h in hits
-                      if any(g in compact(h.passage.text) for g in golds)), None)
-        for k in ks:
-            found[k] += first is not None and first <= k
-    return {k: found[k] / n if n else 0.0 for k in ks}
-
-
 __all__ = ["Candidate", "MAX_QUESTION_CHARS", "MERGE_GAP", "RERANK_DEPTH", "candidates", "clean_question",
-           "date_range", "fuse", "passage_recall", "rerank", "rerank_lists", "retrieve"]
+           "date_range", "fuse", "rerank", "rerank_lists", "retrieve"]

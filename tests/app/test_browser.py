@@ -174,3 +174,24 @@ def test_edition_markup_shows_as_text(browser_page, monkeypatch):
         assert not only_local(requests), only_local(requests)
     finally:
         demo.close()
+
+
+@pytest.mark.slow
+def test_english_question_in_browser(sample_index, browser_page):
+    """An English question over the Chinese sample: the Chinese span marked, its English beside it."""
+    page, requests = browser_page
+    demo = ui.build_app(sample_index)
+    url = ui.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#qa-question textarea")
+        ask(page, "How long is the new botanical garden section of the half marathon course?")
+        answer = page.locator("#qa-chat [data-testid=bot]").last
+        assert answer.locator(".qa-short").inner_text() == "4公里"
+        assert answer.locator(".qa-english").inner_text() == "In English: 4 km"
+        assert "4公里" in answer.locator("mark").all_inner_texts()
+        assert "植物园" in answer.locator(".qa-note").inner_text()  # how the question was read
+        assert page.locator("#qa-source .qa-headline").inner_text() == MARATHON
+        assert not only_local(requests), only_local(requests)
+    finally:
+        demo.close()

@@ -87,7 +87,8 @@ def test_search_and_ask_json(capsys, sample_index_dir):
     code, out, _ = run(capsys, "--quiet", "ask", "义马的参赛人员来自多少个国家和地区？", "--index", str(sample_index_dir), "--json")
     assert code == 0
     answer = json.loads(out)
-    assert list(answer) == ["question", "resolved_question", "short_answer", "no_answer", "confidence", "citations"]
+    assert list(answer) == ["question", "resolved_question", "reading", "short_answer", "english", "no_answer",
+                            "confidence", "citations"]
     assert answer["no_answer"] is False
     first = answer["citations"][0]
     assert list(first) == ["n", "article_id", "headline", "byline", "date", "page", "extract", "start",

@@ -176,3 +176,17 @@ def test_clip_question_and_language():
     assert not render.is_english("123？")
     assert render.citation_label(cite(2)) == "[2] 2020年义乌国际半程马拉松今日开跑: 参赛选手将进入义乌植物园，在…"
     assert render.citation_label(cite(2, extract="")) == "[2] 2020年义乌国际半程马拉松今日开跑"
+
+
+def test_english_rendering_and_reading_are_shown():
+    q = "How long is the new botanical garden route?"
+    a = answer(question=q, resolved_question=q, english="4 km",
+               reading="新植物园路线多长？ How long is the new botanical garden route?")
+    html = render.render_answer(a)
+    assert '<p class="qa-english">In English: 4 km</p>' in html
+    assert "read with its dictionary terms: <q>新植物园路线多长？ How long" in html
+    assert render.format_answer(a).splitlines()[0] == "Answer: 4公里 (4 km)"
+    assert render.answer_json(a)["english"] == "4 km"
+    # a Chinese question has neither
+    plain = render.render_answer(answer())
+    assert "qa-english" not in plain and "dictionary terms" not in plain

@@ -7,13 +7,13 @@ import itertools
 import pytest
 
 from qa.errors import QuestionError
+from qa.evaluation.benchmarks import passage_recall
 from qa.paths import sample_editions
 from qa.search.retrieve import (
     MAX_QUESTION_CHARS,
     Candidate,
     clean_question,
     fuse,
-    passage_recall,
     retrieve,
 )
 from qa.store.index import Index

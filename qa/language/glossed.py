@@ -1,0 +1,100 @@
+"""English and code-switched questions made from Chinese ones, for measuring and calibrating.
+
+No English QA data can be had offline, so questions are made the CoSDA-ML way: the jieba words of
+a Chinese question replaced by their CC-CEDICT glosses (the first sense's first meaning), from a
+share of the words up to all of them; question words become English question words (多少 -> how
+many). Words the dictionary lacks (most names) stay Chinese, as an English speaker quoting a
+name would. `edition-qa bench gloss` writes such a copy of a SQuAD-format file (CMRC 2018 dev),
+which `bench squad`, `bench reader` and `bench calibrate --lang en` then read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from qa.errors import InputError
+
+__all__ = ["gloss_question", "gloss_squad", "word_gloss"]
+
+# Chinese question words -> English (longest first); the rest of WH_PHRASES read the other way.
+_WH_ENGLISH = {
+    "什么时候": "when", "什么时间": "when", "什么地方": "where", "为什么": "why", "为何": "why",
+    "多少": "how many", "多大": "how big", "多长": "how long", "多高": "how high", "多远": "how far",
+    "多久": "how long", "哪里": "where", "哪儿": "where", "哪些": "which", "哪个": "which", "哪一年": "which year",
+    "哪年": "which year", "哪位": "who", "哪": "which", "谁": "who", "何时": "when", "如何": "how",
+    "怎么样": "how", "怎样": "how", "怎么": "how", "什么": "what", "几": "how many", "是": "is",
+    "的": "of", "了": "", "吗": "", "呢": "",
+}
+
+
+def word_gloss(word: str) -> str:
+    """The English of one Chinese word: its first sense's first meaning, without notes ("" if none)."""
+    from qa.language.cedict import get_dictionary
+
+    senses = get_dictionary().english(word)
+    if not senses:
+        return ""
+    first = re.sub(r"\([^)]*\)|\S*\[[^\]]*\]", "", senses[0])
+    first = re.split(r"[;,]", first)[0]
+    first = re.sub(r"\b(?:sth|sb|one's)\b", " ", first)
+    return " ".join(re.sub(r"^to ", "", first.strip()).split())
+
+
+def gloss_question(question: str, *, share: float = 1.0, rng: random.Random | None = None) -> str:
+    """`question` with `share` of its words (1.0: every one the dictionary knows) in English."""
+    from qa.text import _jieba
+
+    rng = rng or random.Random(0)
+    words = [w for w in _jieba().cut(question.strip().rstrip("？?"), HMM=False) if w.strip()]
+    # a single character outside the question words is most often part of a name (徐晓飞 is not
+    # "slowly dawn fly"): it stays Chinese
+    glossable = [i for i, w in enumerate(words) if w in _WH_ENGLISH or (len(w) > 1 and word_gloss(w))]
+    chosen = set(glossable if share >= 1.0 else rng.sample(glossable, max(1, round(share * len(glossable))))
+                 if glossable else [])
+    out: list[str] = []
+    for i, w in enumerate(words):
+        english = (_WH_ENGLISH.get(w) if w in _WH_ENGLISH else word_gloss(w)) if i in chosen else None
+        if english is None:
+            out.append(w)
+        elif english:
+            out.append(english)
+    text = ""
+    for piece in out:  # English words apart, Chinese runs together
+        if text and (piece[:1].isascii() or text[-1:].isascii()):
+            text += " "
+        text += piece
+    return text.strip() + "?"
+
+
+def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float = 1.0,
+                seed: int = 0) -> dict[str, Any]:
+    """Write a copy of a SQuAD-format file with every question glossed (`gloss_question`);
+    returns counts: questions, wholly English (no Han character left), and the share of words."""
+    from qa.text import has_han
+
+    if not 0.0 < share <= 1.0:
+        raise InputError(f"--share must be in (0, 1], got {share}")
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path} as a SQuAD-format JSON file ({exc})") from exc
+    rng = random.Random(seed)
+    questions = english = 0
+    for doc in data.get("data", []):
+        for para in doc.get("paragraphs", []):
+            for q in para.get("qas", []):
+                q["question"] = gloss_question(q["question"], share=share, rng=rng)
+                questions += 1
+                english += not has_han(q["question"])
+    data["glossed"] = {"from": Path(path).name, "share": share, "seed": seed,
+                       "dictionary": "CC-CEDICT (CC BY-SA 4.0)"}
+    target = Path(out)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, target)
+    return {"questions": questions, "wholly_english": english, "share": share, "out": str(target)}

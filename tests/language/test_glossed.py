@@ -1,0 +1,55 @@
+"""English and code-switched questions made from Chinese ones (`bench gloss`)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from qa.errors import InputError
+from qa.language.glossed import gloss_question, gloss_squad, word_gloss
+from qa.language.translate import question_language
+
+
+def test_word_gloss_first_meaning_without_notes():
+    assert word_gloss("马拉松") == "marathon"
+    assert word_gloss("面积") == "area"
+    assert word_gloss("锟斤拷锟") == ""
+
+
+def test_whole_question_glossed_names_kept():
+    q = gloss_question("徐晓飞是什么职业？")
+    assert q == "徐晓飞 is what occupation?"
+    assert question_language(q) == "en"
+
+
+def test_share_glosses_part_of_the_words():
+    full = gloss_question("义乌马拉松的赛道有多长？")
+    part = gloss_question("义乌马拉松的赛道有多长？", share=0.3, rng=random.Random(1))
+    assert "marathon" in full and "race course" in full and "how long" in full
+    english_words = lambda s: sum(w.isascii() for w in s.rstrip("?").split())  # noqa: E731
+    assert 0 < english_words(part) < english_words(full)
+
+
+def test_gloss_squad_round_trip(tmp_path):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "赛道长4公里。", "qas": [
+        {"id": "a", "question": "赛道有多长？", "answers": [{"text": "4公里", "answer_start": 3}]}]}]}]},
+        ensure_ascii=False), encoding="utf-8")
+    report = gloss_squad(src, tmp_path / "out.json")
+    out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    qa = out["data"][0]["paragraphs"][0]["qas"][0]
+    assert qa["question"] == "race course 有 how long?"  # a single character stays Chinese
+    assert qa["answers"] == [{"text": "4公里", "answer_start": 3}]
+    assert report["questions"] == 1 and report["wholly_english"] == 0
+    assert out["glossed"]["dictionary"].startswith("CC-CEDICT")
+
+
+def test_gloss_squad_refuses_bad_input(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot read"):
+        gloss_squad(bad, tmp_path / "out.json")
+    with pytest.raises(InputError, match="--share"):
+        gloss_squad(bad, tmp_path / "out.json", share=0)

@@ -1,0 +1,78 @@
+"""Question language, and English questions as Chinese dictionary terms (the shipped CC-CEDICT)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.language.translate import lemmas, question_language, translate_question
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("How long is the new track?", "en"),
+    ("新增的植物园赛道有多长？", "zh"),
+    ("TOP50全球精品葡萄酒评选大赛在哪里举行？", "zh"),  # a Latin name in a Chinese question
+    ("AR指挥系统和无人机反制系统是什么？", "zh"),
+    ("徐晓飞 is what occupation?", "en"),  # code-switched: English words, a Chinese name
+    ("What is 川崎晴朗's role?", "en"),
+    ("🙂🙂🙂?", "zh"),
+    ("!!!", "zh"),
+    ("x", "en"),
+])
+def test_question_language(text, lang):
+    assert question_language(text) == lang
+
+
+def test_lemmas_undo_inflections():
+    assert "plan" in lemmas("planned")
+    assert "issue" in lemmas("issued")
+    assert "business" in lemmas("businesses")
+    assert "take" in lemmas("taking")
+    assert lemmas("won") == ["win", "won"]  # irregular: not the Korean currency
+    assert lemmas("town")[0] == "town"
+
+
+def test_terms_phrases_question_words_and_literals():
+    t = translate_question("How long is the new botanical garden section of the 2020 half marathon?")
+    kinds = [(x.english, x.kind) for x in t.terms]
+    assert ("How long", "wh") in kinds
+    assert ("botanical garden", "word") in kinds  # the longest phrase, not "garden" alone
+    assert ("2020", "literal") in kinds
+    assert ("half marathon", "word") in kinds  # found hyphenated: "half-marathon"
+    assert not any(x.english.lower() in ("is", "the", "of") for x in t.terms)
+    garden = next(x for x in t.terms if x.english == "botanical garden")
+    assert garden.chinese[0] == "植物园"
+
+
+def test_inflected_phrase_and_acronym():
+    t = translate_question("How many people are taking part in the US race?")
+    by_word = {x.english: x.chinese for x in t.terms}
+    assert "参加" in by_word["taking part"]
+    assert by_word["US"][0] == "美国"
+
+
+def test_the_passages_choose_the_candidate():
+    t = translate_question("What is the area of the town?")
+    area = next(x for x in t.terms if x.english == "area")
+    assert "面积" in area.chinese and area.chinese[0] != "面积"
+    question = t.reader_question(["小镇规划面积3.32平方公里。"])
+    terms, asked = question.split("？ ", 1)
+    assert "面积" in terms and terms.endswith("什么") and asked == t.question
+    # with no passage printing any candidate, the best-ranked one is read
+    assert area.chinese[0] in t.reader_question([])
+
+
+def test_lexical_text_holds_candidates_and_literals():
+    t = translate_question("Which Yiwu bank issued 4.78 of AR loans?")
+    text = t.lexical_text()
+    assert "义乌" in text and "银行" in text
+    assert "4.78" in text and "AR" in text
+
+
+def test_code_switched_question_keeps_its_chinese():
+    t = translate_question("徐晓飞 is what occupation?")
+    assert t.reader_question([]) == "徐晓飞职业什么？ 徐晓飞 is what occupation?"
+
+
+def test_noise_translates_to_little():
+    assert translate_question("🙂🙂🙂?").terms == ()
+    assert translate_question("asdfghjkl").known == 0
