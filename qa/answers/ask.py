@@ -178,7 +178,8 @@ def reading_question(question: str, hits: Sequence[Hit]) -> tuple[str, str]:
 def read_hits(question: str, hits: Sequence[Hit], reader: Any) -> list[Reading]:
     """The reader's readings of the best READ_K hits (a brief is read by its headline); an
     English question over Chinese text is read in its Chinese terms (`reading_question`)."""
-    return reader.read(reading_question(question, hits)[0], [_passage_text(h) for h in hits[:READ_K]])
+    read_as, pairing = reading_question(question, hits)
+    return reader.read(read_as, [_passage_text(h) for h in hits[:READ_K]], lang=pairing)
 
 
 def _bonus(hit: Hit, preferred: Sequence[str]) -> float:
@@ -255,7 +256,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     reader = reader if reader is not None else get_reader()
     read = hits[:READ_K]
     read_as, pairing = reading_question(resolved, read)
-    readings = reader.read(read_as, [_passage_text(h) for h in read])
+    readings = reader.read(read_as, [_passage_text(h) for h in read], lang=pairing)
     preferred = previous_articles(history) if resolved != asked else []
     ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
     if not ranked:

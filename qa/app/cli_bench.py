@@ -41,7 +41,7 @@ def cmd_bench_reader(args: argparse.Namespace) -> int:
     from qa.evaluation.benchmarks import bench_reader
 
     report = bench_reader(args.file, limit=args.limit, whole=args.whole, precision=args.precision,
-                          progress=not args.quiet)
+                          progress=not args.quiet, terms=args.english == "terms")
     print(f"{report['questions']} questions, gold paragraph given ({report['mode']}, {args.precision})")
     print(f"EM {report['em']:.1f}  F1 {report['f1']:.1f}  (official CMRC 2018 metric)")
     print(f"{report['seconds']} s, reader {report['reader_tokens_per_s']} tokens/s")
@@ -108,9 +108,13 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
 def cmd_bench_gloss(args: argparse.Namespace) -> int:
     from qa.language.glossed import gloss_squad
 
-    report = gloss_squad(args.file, args.out, share=args.share, seed=args.seed)
+    try:
+        shares = tuple(float(v) for v in args.share.split(","))
+    except ValueError:
+        raise InputError(f"--share takes numbers in (0, 1], comma-separated, not {args.share!r}") from None
+    report = gloss_squad(args.file, args.out, share=shares, seed=args.seed, reading=args.reading)
     print(f"{report['questions']} questions glossed ({report['wholly_english']} with no Chinese left, "
-          f"share {report['share']}) -> {report['out']}")
+          f"share {report['share']}, {report['read_form']} in reading form) -> {report['out']}")
     return 0
 
 
@@ -200,7 +204,14 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_train_combine(args: argparse.Namespace) -> int:
     from qa.models.weights import combine_readers
 
-    config = combine_readers(args.readers, args.out, bits=args.bits)
+    routes = {}
+    for spec in args.route or []:
+        lang, _, members = spec.partition("=")
+        try:
+            routes[lang.strip()] = [int(m) for m in members.split(",")]
+        except ValueError:
+            raise InputError(f"--route takes LANG=I,J (member numbers), not {spec!r}") from None
+    config = combine_readers(args.readers, args.out, bits=args.bits, routes=routes or None)
     size = (Path(args.out) / "reader.safetensors").stat().st_size
     print(f"{len(config['members'])} readers combined into {args.out} ({config['storage']}, "
           f"{size / 1e6:.1f} MB; {config['train_time_s_in_all']} s of training in all); fit its length prior, "
@@ -229,6 +240,8 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--limit", type=int, help="only the first N answerable questions")
     b.add_argument("--whole", action="store_true", help="read each paragraph as one text, not as passages")
     b.add_argument("--precision", choices=("auto", "fp32", "bf16", "int8"), default="auto")
+    b.add_argument("--english", choices=("terms", "asked"), default="terms",
+                   help="read English questions with their dictionary terms, as ask does (default), or as asked")
     b.add_argument("--json", metavar="OUT", help="write the figures and every question's prediction")
     b.set_defaults(func=cmd_bench_reader)
     b = bench.add_parser("length-prior", help="fit the reader's span length prior on a SQuAD-format file")
@@ -267,9 +280,13 @@ def add_bench_parsers(sub: Any) -> None:
                          "replaced by CC-CEDICT glosses (for bench squad / reader / calibrate --lang en)")
     b.add_argument("file")
     b.add_argument("--out", required=True, metavar="FILE")
-    b.add_argument("--share", type=float, default=1.0,
-                   help="share of each question's words glossed (1.0: all the dictionary knows; less: code-switched)")
+    b.add_argument("--share", default="1.0",
+                   help="share of each question's words glossed (1.0: all the dictionary knows; less: code-switched); "
+                        "several, comma-separated: one drawn per question")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--reading", type=float, default=0.0, metavar="SHARE",
+                   help="write this share of the English questions as ask reads them (terms, then the question): "
+                        "training data for `train reader`")
     b.set_defaults(func=cmd_bench_gloss)
     b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
     b.add_argument("file")
@@ -335,10 +352,14 @@ def add_bench_parsers(sub: Any) -> None:
                    help="train on text as the reader reads it (no OCR spaces next to CJK characters)")
     t.set_defaults(func=cmd_train_reader)
     t = train.add_parser("combine", help="one reader averaging several trained ones (an ensemble)")
-    t.add_argument("readers", nargs="+", metavar="DIR", help="folders written by `train reader` (two or more)")
+    t.add_argument("readers", nargs="+", metavar="DIR", help="folders written by `train reader` (two or more "
+                   "runs; a combined folder brings all its runs)")
     t.add_argument("--out", required=True, metavar="DIR", help="where the combined reader.json and "
                    "reader.safetensors go")
     t.add_argument("--bits", type=int, choices=(16, 8, 4), default=8,
                    help="how the matrices are stored: fp16, int8 with a scale per row (default), or int4 with "
                         "a scale per 32 weights for the feed-forward matrices and int8 for the rest")
+    t.add_argument("--route", action="append", metavar="LANG=I,J",
+                   help="the members that read questions of LANG (zh, en), e.g. --route zh=0,1 --route en=2; "
+                        "a language not routed is read by every member")
     t.set_defaults(func=cmd_train_combine)

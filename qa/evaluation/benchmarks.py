@@ -198,7 +198,7 @@ def bench_rerank(path: str, *, model: Any = None, folds: int = 5, limit: int | N
 
 
 def _gold_readings(path: str | os.PathLike, reader: Any, *, limit: int | None, whole: bool, progress: bool,
-                   label: str, **read_options: Any) -> Any:
+                   label: str, terms: bool = True, **read_options: Any) -> Any:
     """(paragraph number, question, every span read, tokens read) for each answerable question of
     a SQuAD-format file, the reader given its gold paragraph (as 250-char passages or `whole`)."""
     from qa.editions.chunk import chunk_article
@@ -211,23 +211,26 @@ def _gold_readings(path: str | os.PathLike, reader: Any, *, limit: int | None, w
 
     for n, article, q in progress_bar(todo, progress, label):
         texts = [article.body] if whole else [p.text for p in chunk_article(article)]
-        # an English question is read as `ask` reads it over Chinese text: in its dictionary terms
+        lang = question_language(q.question)
+        # an English question is read as `ask` reads it over Chinese text: with its dictionary
+        # terms (`terms`), or with `terms` False as asked
         asked = (translate_question(q.question).reader_question(texts)
-                 if question_language(q.question) == "en" and translate_question(q.question).known else q.question)
+                 if lang == "en" and terms and translate_question(q.question).known else q.question)
         tokens = sum(len(w.ids) for w in reader.tokens.windows(asked, texts, max_tokens=reader.max_tokens))
-        spans = [s for r in reader.read(asked, texts, **read_options) for s in r.spans]
+        spans = [s for r in reader.read(asked, texts, lang=lang, **read_options) for s in r.spans]
         yield n, q, spans, tokens
 
 
 def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bool = False,
                  folder: str | os.PathLike | None = None, precision: str = "auto",
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, terms: bool = True) -> dict[str, Any]:
     """The reader alone on a SQuAD-format file, each question given its gold paragraph.
 
     The paragraph is read as the index's passages (250 chars; the best-ranked span over them
     wins), or with `whole` as one text (windows of the reader's length). EM and F1 are the
     official CMRC 2018 ones, x100. `folder` is a trained reader (default: the one in use), read
-    at `precision` (see `qa.models.reader.Reader`).
+    at `precision` (see `qa.models.reader.Reader`). English questions are read with their dictionary
+    terms as `ask` reads them, or with `terms` False as asked.
     Returns the figures and every question with its prediction.
     """
     from qa.evaluation.metrics import answer_f1, exact_match
@@ -237,7 +240,7 @@ def bench_reader(path: str | os.PathLike, *, limit: int | None = None, whole: bo
     rows, em, f1, tokens = [], 0.0, 0.0, 0
     t0 = time.perf_counter()
     for _, q, spans, n_tokens in _gold_readings(path, reader, limit=limit, whole=whole, progress=progress,
-                                                label="reader"):
+                                                label="reader", terms=terms):
         tokens += n_tokens
         best = max(spans, key=lambda s: s.rank) if spans else None
         pred = best.text if best else ""

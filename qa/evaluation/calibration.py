@@ -127,8 +127,9 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
     try:
         for question, label in progress_bar(asked_texts, progress, "calibrate"):
             hits = retrieve(question, k=max(k, READ_K), index=index)[:READ_K]
-            read_as = reading_question(question, hits)[0]
-            readings = reader.read(read_as, [h.passage.text or h.article.title for h in hits]) if hits else []
+            read_as, pairing = reading_question(question, hits)
+            readings = reader.read(read_as, [h.passage.text or h.article.title for h in hits],
+                                   lang=pairing) if hits else []
             found = answer_features(read_as, hits, readings)
             rows.append([found[f] for f in names])
             labels.append(label)

@@ -71,30 +71,39 @@ def gloss_question(question: str, *, share: float = 1.0, rng: random.Random | No
     return text.strip() + "?"
 
 
-def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float = 1.0,
-                seed: int = 0) -> dict[str, Any]:
-    """Write a copy of a SQuAD-format file with every question glossed (`gloss_question`);
-    returns counts: questions, wholly English (no Han character left), and the share of words."""
+def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float | tuple[float, ...] = 1.0,
+                seed: int = 0, reading: float = 0.0) -> dict[str, Any]:
+    """Write a copy of a SQuAD-format file with every question glossed (`gloss_question`), each
+    with `share` of its words or, given several shares, one drawn at random per question;
+    returns counts: questions, wholly English (no Han character left), and the shares. With
+    `reading`, that share of the English questions is written as `ask` has the reader read it over
+    its paragraph (`Translation.reader_question`: dictionary terms, then the question), for training."""
+    from qa.language.translate import question_language, translate_question
     from qa.text import has_han
 
-    if not 0.0 < share <= 1.0:
-        raise InputError(f"--share must be in (0, 1], got {share}")
+    shares = tuple(share) if isinstance(share, tuple) else (share,)
+    if not shares or not all(0.0 < s <= 1.0 for s in shares):
+        raise InputError(f"--share must be in (0, 1], got {','.join(map(str, shares))}")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read {path} as a SQuAD-format JSON file ({exc})") from exc
     rng = random.Random(seed)
-    questions = english = 0
+    questions = english = read = 0
     for doc in data.get("data", []):
         for para in doc.get("paragraphs", []):
             for q in para.get("qas", []):
-                q["question"] = gloss_question(q["question"], share=share, rng=rng)
+                q["question"] = gloss_question(q["question"], share=rng.choice(shares), rng=rng)
+                if reading and rng.random() < reading and question_language(q["question"]) == "en":
+                    q["question"] = translate_question(q["question"]).reader_question([para.get("context", "")])
+                    read += 1
                 questions += 1
                 english += not has_han(q["question"])
-    data["glossed"] = {"from": Path(path).name, "share": share, "seed": seed,
+    data["glossed"] = {"from": Path(path).name, "share": list(shares), "seed": seed, "reading": reading,
                        "dictionary": "CC-CEDICT (CC BY-SA 4.0)"}
     target = Path(out)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, target)
-    return {"questions": questions, "wholly_english": english, "share": share, "out": str(target)}
+    return {"questions": questions, "wholly_english": english, "share": list(shares), "read_form": read,
+            "out": str(target)}

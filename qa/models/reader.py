@@ -276,9 +276,18 @@ class Reader:
         self.length_prior = float((self.config.get("length_prior") or {}).get("weight", 0.0))
         self._lock = threading.Lock()
 
-    def logits(self, windows: Sequence[Window], *, batch_size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Start and end logits of each window (float32 arrays the length of its ids)."""
+    def route(self, lang: str) -> list[int]:
+        """The members that read questions of `lang` ("zh", "en"): reader.json's "routes" (a
+        member trained on English questions reads only those), every member by default."""
+        chosen = (self.config.get("routes") or {}).get(lang)
+        return list(chosen) if chosen else list(range(len(self.members)))
+
+    def logits(self, windows: Sequence[Window], *, batch_size: int = 16,
+               members: Sequence[int] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Start and end logits of each window (float32 arrays the length of its ids), averaged over
+        `members` (default: all)."""
         torch = torch_module()
+        reading = [self.members[m] for m in members] if members is not None else self.members
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(windows)
         order = sorted(range(len(windows)), key=lambda w: -len(windows[w].ids))
         with self._lock, torch.inference_mode():
@@ -289,7 +298,7 @@ class Reader:
                 half = self.bf16 and int(mask.sum()) >= 256
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=half):
                     x = self.encoder.lower(ids, mask, self.first_trained)
-                    read = [member(x, mask, cand) for member in self.members]
+                    read = [member(x, mask, cand) for member in reading]
                 start = sum(r[0] for r in read) / len(read)
                 end = sum(r[1] for r in read) / len(read)
                 for row, w in enumerate(batch):
@@ -298,16 +307,17 @@ class Reader:
         return out  # type: ignore[return-value]
 
     def read(self, question: str, passages: Sequence[str], *, top: int = 3,
-             length_prior: float | None = None) -> list[Reading]:
+             length_prior: float | None = None, lang: str = "zh") -> list[Reading]:
         """The best `top` spans of each passage (by rank: margin less the length prior) and its
-        no-answer score, one Reading per passage. `length_prior` overrides the fitted weight."""
+        no-answer score, one Reading per passage. `length_prior` overrides the fitted weight;
+        `lang` is the question's language, which chooses the members that read it (`route`)."""
         weight = self.length_prior if length_prior is None else length_prior
         forms = [reading_form(p) for p in passages]
         windows = [_in_original(w, forms[w.passage][1]) for w in
                    self.tokens.windows(reading_form(question)[0], [f for f, _ in forms], max_tokens=self.max_tokens)]
         found: dict[int, list[Span]] = {i: [] for i in range(len(passages))}
         nulls: dict[int, float] = {}
-        for w, (start, end) in zip(windows, self.logits(windows)):
+        for w, (start, end) in zip(windows, self.logits(windows, members=self.route(lang))):
             null = float(start[0] + end[0])
             nulls[w.passage] = min(nulls.get(w.passage, math.inf), null)
             text = passages[w.passage]

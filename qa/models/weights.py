@@ -111,10 +111,14 @@ _RUN_KEYS = ("settings", "train_files", "examples", "steps", "total_steps", "fin
              "precision", "first_loss", "final_loss", "tokens_per_s", "continues", "train_time_s_in_all")
 
 
-def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *, bits: int = 8) -> dict:
+def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *, bits: int = 8,
+                    routes: dict[str, list[int]] | None = None) -> dict:
     """Write into `out` one reader that averages the start and end logits of several trained
     ones (folders written by `train_reader`), their matrices stored with `bits` bits
-    (`pack_weights`: 8, int8 with per-row scales, by default).
+    (`pack_weights`: 8, int8 with per-row scales, by default). A folder that already combines
+    runs brings all of its members, in order (so a run can be added to a shipped reader).
+    `routes` maps a question language to the members that read it ({"zh": [0, 1], "en": [2]});
+    a language it does not name is read by every member.
 
     The runs must share the e5 pack, the first trained block and the window length. What the
     benchmarks fitted on a run (length prior, no-answer calibration, retrieval weight) is not
@@ -126,22 +130,27 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
     if len(folders) < 2:
         raise InputError("combining needs at least two trained readers")
     configs, stored, hashes = [], {}, []
-    for k, folder in enumerate(Path(f) for f in folders):
+    for folder in (Path(f) for f in folders):
         config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
         if not config_path.is_file() or not weights_path.is_file():
             raise InputError(f"{folder}: no trained reader there (reader.json and reader.safetensors)")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             data = weights_path.read_bytes()
-            weights = load(data)
-            hashes.append(hashlib.sha256(data).hexdigest())
+            groups = member_weights(load(data), len(config.get("members") or []))
         except Exception as exc:
             raise InputError(f"{folder}: the reader there is damaged ({str(exc).splitlines()[0]})") from exc
-        if config.get("members"):
-            raise InputError(f"{folder} already combines {len(config['members'])} runs: combine the runs themselves")
-        (weights,) = member_weights(weights, 0)
-        stored.update({f"member{k}.{name}": t for name, t in pack_weights(weights, bits=bits).items()})
-        configs.append(config)
+        digest = hashlib.sha256(data).hexdigest()
+        # a combined folder's members are its runs, each with the hash it was combined with
+        shared = {k: config[k] for k in ("base", "first_trained", "max_tokens", "base_pack_sha256") if k in config}
+        runs = [{**shared, **run} for run in config["members"]] if config.get("members") else [config]
+        for group, run in zip(groups, runs):
+            stored.update({f"member{len(configs)}.{name}": t for name, t in pack_weights(group, bits=bits).items()})
+            hashes.append(run.get("weights_sha256", digest) if config.get("members") else digest)
+            configs.append(run)
+    bad = {lang: m for lang, m in (routes or {}).items() if not m or any(not 0 <= i < len(configs) for i in m)}
+    if bad:
+        raise InputError(f"routes name members the reader does not have ({bad}); it has 0..{len(configs) - 1}")
     for key in ("first_trained", "max_tokens", "base_pack_sha256"):
         if len({json.dumps(c.get(key)) for c in configs}) > 1:
             raise InputError(f"the readers differ in {key} ({', '.join(str(c.get(key)) for c in configs)}); "
@@ -151,6 +160,7 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
         "base": configs[0].get("base"), "first_trained": configs[0]["first_trained"],
         "max_tokens": configs[0].get("max_tokens"), "base_pack_sha256": configs[0].get("base_pack_sha256"),
         "members": members,
+        **({"routes": {lang: list(m) for lang, m in routes.items()}} if routes else {}),
         "storage": STORAGE[bits],
         "train_time_s_in_all": sum(int(m.get("train_time_s_in_all") or m.get("train_time_s") or 0) for m in members),
     }

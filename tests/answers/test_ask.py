@@ -30,9 +30,11 @@ class StubReader:
         self.scores = scores or {}
         self.config = {"no_answer": {"scale": 1.0, "bias": 0.0, "threshold": threshold}}
         self.calls: list[tuple[str, list[str]]] = []
+        self.langs: list[str] = []
 
-    def read(self, question: str, passages: list[str], *, top: int = 3) -> list[Reading]:
+    def read(self, question: str, passages: list[str], *, top: int = 3, lang: str = "zh") -> list[Reading]:
         self.calls.append((question, list(passages)))
+        self.langs.append(lang)
         out = []
         for i, text in enumerate(passages):
             spans = []
@@ -149,7 +151,7 @@ def test_a_calibration_with_weights_weighs_every_feature(small_index) -> None:
 
 def test_no_span_at_all_is_no_answer(small_index) -> None:
     class Silent(StubReader):
-        def read(self, question, passages, *, top=3):
+        def read(self, question, passages, *, top=3, lang="zh"):
             return [Reading(i, 5.0, ()) for i in range(len(passages))]
 
     answer = ask("随便问问", index=small_index, reader=Silent())
@@ -349,6 +351,7 @@ def test_english_question_is_read_in_chinese_terms(small_index):
     assert "植物园" in terms and terms.endswith("多长")
     assert not any(c.isascii() and c.isalpha() for c in terms)
     assert asked == ENGLISH_QUESTION
+    assert reader.langs[-1] == "en"  # read by the members routed for English
     assert answer.reading == read_as
     assert answer.short_answer == "4公里" and answer.english == "4 km"
     _check_invariants(answer)
@@ -375,7 +378,7 @@ def test_chinese_questions_are_read_as_asked(small_index):
     ("How large is the US pavilion in Yiwu?", "950平方米", "950 m²"),
     ("Which country is the guest of honour at the 2020 Yiwu import fair?", "俄罗斯", "Russia (dictionary gloss)"),
     pytest.param("How many people are taking part in the 2020 Yiwu half marathon?", "近10000人",
-                 "nearly 10,000 people", marks=_KNOWN_MISS),  # right span, confidence 0.15 < 0.27
+                 "nearly 10,000 people", marks=_KNOWN_MISS),  # no answer: confidence 0.01 < 0.32
 ])
 def test_sample_english_answers(sample_index, question, short, english):
     answer = ask(question, index=sample_index)
@@ -386,7 +389,7 @@ def test_sample_english_answers(sample_index, question, short, english):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("question", [pytest.param("Who won the 2020 US election?", marks=_KNOWN_MISS),
+@pytest.mark.parametrize("question", ["Who won the 2020 US election?",
                                       "What is the capital of France?", "What is the population of Yiwu?",
                                       "lorem ipsum dolor sit amet", "SELECT * FROM users;"])
 def test_sample_english_unanswerable(sample_index, question):

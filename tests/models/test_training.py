@@ -186,9 +186,37 @@ def test_combining_refuses_what_cannot_be_averaged(tmp_path):
     with pytest.raises(InputError, match="no trained reader"):
         combine_readers([tmp_path / "a", tmp_path / "none"], tmp_path / "out")
     combine_readers([tmp_path / "a", tmp_path / "a"], tmp_path / "both")
-    with pytest.raises(InputError, match="already combines 2 runs"):
-        combine_readers([tmp_path / "both", tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(InputError, match="routes name members"):
+        combine_readers([tmp_path / "a", tmp_path / "a"], tmp_path / "out", routes={"en": [2]})
     with pytest.raises(InputError, match="combines 2 runs"):
         train_reader([TINY], tmp_path / "c", settings=FAST, precision="fp32", progress=False, budget_s=0,
                      init=tmp_path / "both")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_combined_reader_takes_another_run_and_routes_languages_to_members(tmp_path):
+    from qa.models.reader import Reader
+    from qa.models.training import train_reader
+    from qa.models.weights import combine_readers
+
+    for seed in (5, 6, 7):
+        settings = TrainSettings(**{**FAST.__dict__, "seed": seed})
+        train_reader([TINY], tmp_path / f"run{seed}", settings=settings, precision="fp32", progress=False, budget_s=0)
+    combine_readers([tmp_path / "run5", tmp_path / "run6"], tmp_path / "two", bits=16)
+    three = combine_readers([tmp_path / "two", tmp_path / "run7"], tmp_path / "three", bits=16,
+                            routes={"zh": [0, 1], "en": [2]})
+    assert [m["settings"]["seed"] for m in three["members"]] == [5, 6, 7]
+    assert three["routes"] == {"zh": [0, 1], "en": [2]}
+    assert three["train_time_s_in_all"] == sum(m["train_time_s"] for m in three["members"])
+
+    question, passage = "绿源小镇的规划面积是多少？", "绿源小镇位于东阳江南岸，规划面积4.5平方公里。"
+    readers = {d: Reader(tmp_path / d, precision="fp32") for d in ("two", "run7", "three")}
+    windows = readers["two"].tokens.windows(question, [passage])
+    assert readers["three"].route("zh") == [0, 1] and readers["three"].route("fr") == [0, 1, 2]
+    np.testing.assert_allclose(readers["three"].logits(windows, members=[0, 1])[0][0],
+                               readers["two"].logits(windows)[0][0], atol=1e-4)
+    np.testing.assert_allclose(readers["three"].logits(windows, members=[2])[0][0],
+                               readers["run7"].logits(windows)[0][0], atol=1e-4)
+    zh = readers["three"].read(question, [passage], lang="zh")
+    assert [sp.text for sp in zh[0].spans] == [sp.text for sp in readers["two"].read(question, [passage])[0].spans]
