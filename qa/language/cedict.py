@@ -141,6 +141,14 @@ class Dictionary:
         """The best Chinese words for an upper-case abbreviation as printed ("US", "EU")."""
         return self._acronyms.get(letters, [])[:top]
 
+    def first_meaning(self, word: str) -> str:
+        """The first meaning of a word's first sense, without notes or cross-references
+        ("义乌" -> "Yiwu", not "Yiwu county level city in Jinhua 金華|金华[Jin1 hua2]"); "" if unknown."""
+        senses = self._english.get(word)
+        if not senses:
+            return ""
+        return re.split(r"[;,]", re.sub(r"\([^)]*\)|\S*\[[^\]]*\]", "", senses[0]))[0].strip()
+
     def english(self, word: str) -> list[str]:
         """The English senses of a Chinese word, first sense first (empty when unknown)."""
         return list(self._english.get(word, []))

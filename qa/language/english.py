@@ -96,13 +96,8 @@ def gloss(span: str, *, max_chars: int = 12) -> str:
         if word.isascii():
             out.append(word)
             continue
-        senses = dictionary.english(word)
-        if len(word) < 2 or not senses:
-            return ""
-        # the first sense, without notes, cross-references (金華|金华[Jin1 hua2]) or explanations
-        first = re.sub(r"\([^)]*\)|\S*\[[^\]]*\]", "", senses[0])
-        first = re.split(r"[;,]", first)[0].strip()
-        if not first:
+        first = dictionary.first_meaning(word)
+        if len(word) < 2 or not first:
             return ""
         out.append(first)
     return " ".join(out)

@@ -36,12 +36,7 @@ def word_gloss(word: str) -> str:
     """The English of one Chinese word: its first sense's first meaning, without notes ("" if none)."""
     from qa.language.cedict import get_dictionary
 
-    senses = get_dictionary().english(word)
-    if not senses:
-        return ""
-    first = re.sub(r"\([^)]*\)|\S*\[[^\]]*\]", "", senses[0])
-    first = re.split(r"[;,]", first)[0]
-    first = re.sub(r"\b(?:sth|sb|one's)\b", " ", first)
+    first = re.sub(r"\b(?:sth|sb|one's)\b", " ", get_dictionary().first_meaning(word))
     return " ".join(re.sub(r"^to ", "", first.strip()).split())
 
 

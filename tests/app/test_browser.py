@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -84,14 +85,23 @@ def ask(page, question: str, timeout: float = 30_000) -> float:
     return time.perf_counter() - start
 
 
-@pytest.mark.slow
-def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
-    page, requests = browser_page
-    demo = ui.build_app(sample_index)
+@contextmanager
+def chat_open(page, index):
+    """The chat app over `index`, served on a free local port and open in `page`."""
+    demo = ui.build_app(index)
     url = ui.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         page.goto(url)
         page.wait_for_selector("#qa-question textarea")
+        yield
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
+    page, requests = browser_page
+    with chat_open(page, sample_index):
         first = ask(page, "义马的参赛人员来自多少个国家和地区？")
         answer = page.locator("#qa-chat [data-testid=bot]").last
         marks = answer.locator("mark").all_inner_texts()
@@ -131,8 +141,6 @@ def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
               f"screenshot {tmp_path / 'chat.png'}")
         assert first < 5 and second < 5  # the goal is 1 s; this only catches a hang
         assert not only_local(requests), only_local(requests)
-    finally:
-        demo.close()
 
 
 EVIL = '<img src=x onerror="window.qaXss=1"><script>window.qaXss=2</script>'
@@ -180,11 +188,7 @@ def test_edition_markup_shows_as_text(browser_page, monkeypatch):
 def test_english_question_in_browser(sample_index, browser_page):
     """An English question over the Chinese sample: the Chinese span marked, its English beside it."""
     page, requests = browser_page
-    demo = ui.build_app(sample_index)
-    url = ui.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
-    try:
-        page.goto(url)
-        page.wait_for_selector("#qa-question textarea")
+    with chat_open(page, sample_index):
         ask(page, "How long is the new botanical garden section of the half marathon course?")
         answer = page.locator("#qa-chat [data-testid=bot]").last
         assert answer.locator(".qa-short").inner_text() == "4公里"
@@ -193,5 +197,3 @@ def test_english_question_in_browser(sample_index, browser_page):
         assert "植物园" in answer.locator(".qa-note").inner_text()  # how the question was read
         assert page.locator("#qa-source .qa-headline").inner_text() == MARATHON
         assert not only_local(requests), only_local(requests)
-    finally:
-        demo.close()
