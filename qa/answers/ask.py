@@ -1,6 +1,7 @@
 """Cited answers read from the passages: short answer, the sentence holding it, no-answer.
 
-Flow of `ask`: resolve a follow-up against the history (`qa.answers.followup`), retrieve passages
+Flow of `ask`: resolve a follow-up against the history (`qa.answers.followup`: the rules'
+rewrite, or when that gets no answer the most confident of the other candidate rewrites), retrieve passages
 (`qa.search.retrieve`), and let the trained reader (`qa.models.reader`) read the best READ_K of them with the
 question. Every span it proposes has a margin: its score minus the no-answer score of its
 passage. Then:
@@ -25,9 +26,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from qa.answers.followup import HistoryItem, previous_articles, resolve_question
+from qa.answers.followup import HistoryItem, candidate_questions, previous_articles
 from qa.errors import QuestionError
 from qa.language.english import english_rendering
 from qa.language.translate import question_language
@@ -218,6 +220,41 @@ def _reordered(hits: Sequence[Hit], ranked: Sequence[Span]) -> tuple[Hit, ...]:
     return tuple(hits[i] for i in order)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One question retrieved and read as `ask` does, before the answer is put together."""
+
+    question: str
+    hits: tuple[Hit, ...]
+    read_as: str
+    pairing: str
+    ranked: tuple[Span, ...]
+    calibration: dict[str, Any]
+    confidence: float
+
+
+def _read_question(question: str, index: Any, reader: Any, preferred: Sequence[str],
+                   filters: dict[str, Any], k: int) -> _Read:
+    """Retrieve `question`, read the best READ_K passages and rate the best span."""
+    from qa.search.retrieve import retrieve
+
+    hits = retrieve(question, k=max(k, READ_K), index=index, **filters)
+    if not hits:
+        return _Read(question, (), question, "zh", (), {}, 0.0)
+    read = hits[:READ_K]
+    read_as, pairing = reading_question(question, read)
+    readings = reader.read(read_as, [_passage_text(h) for h in read], lang=pairing)
+    ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
+    calibration = no_answer_settings(reader, pairing)
+    if not ranked:
+        return _Read(question, tuple(hits), read_as, pairing, (), calibration, 0.0)
+    # how sure the reader is that an answer is there: the best margin (before the length prior)
+    # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
+    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read])
+    confidence = round(confidence_from(features, calibration), 4)
+    return _Read(question, tuple(hits), read_as, pairing, tuple(ranked), calibration, confidence)
+
+
 def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | None = None,
         k: int = 5, date: str | None = None, page: int | None = None, reader: Any = None,
         since: str | None = None, until: str | None = None) -> Answer:
@@ -226,7 +263,10 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     Args:
         question: the question (Chinese or English); cut to MAX_QUESTION_CHARS.
         index: a `qa.store.index.Index`; None uses `qa.store.index.default_index()`.
-        history: earlier Answers or question strings of the conversation, oldest first.
+        history: earlier Answers or question strings of the conversation, oldest first. A
+            follow-up is read as the rules rewrite it; when that gets no answer, its other
+            candidate rewrites (`candidate_questions`) are read and the most confident one
+            kept if it gets an answer.
         k: passages retrieved; the reader reads the best READ_K of them.
         date, page: restrict retrieval to one edition date / page.
         since, until: restrict retrieval to an inclusive range of edition dates (ISO).
@@ -239,7 +279,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         InputError: `since`/`until` is not a date, or since > until.
     """
     asked = cut_question(question)
-    resolved = resolve_question(asked, history) or asked
+    candidates = candidate_questions(asked, history) if history else [asked]
     if index is None:
         from qa.store.index import default_index
 
@@ -247,27 +287,26 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     from qa.store.live import snapshot
 
     index = snapshot(index)  # a LiveIndex: one version for the whole question
-    from qa.search.retrieve import retrieve
-
-    hits = retrieve(resolved, k=max(k, READ_K), index=index, date=date, page=page,
-                    since=since, until=until)
+    reader = reader if reader is not None else get_reader()
+    filters = {"date": date, "page": page, "since": since, "until": until}
+    preferred = previous_articles(history) if candidates[0] != asked else []
+    chosen = _read_question(candidates[0], index, reader, preferred, filters, k)
+    if len(candidates) > 1 and chosen.confidence < chosen.calibration.get("threshold", 0.5):
+        # the rules' rewrite gets no answer: the other readings of the follow-up may
+        others = [_read_question(c, index, reader, previous_articles(history), filters, k)
+                  for c in candidates[1:]]
+        better = max(others, key=lambda o: o.confidence)  # the first of equals
+        if better.confidence >= better.calibration.get("threshold", 0.5):
+            chosen = better
+    resolved, hits, ranked = chosen.question, chosen.hits, chosen.ranked
     if not hits:
         return Answer(asked, resolved, no_answer=True)
-    reader = reader if reader is not None else get_reader()
     read = hits[:READ_K]
-    read_as, pairing = reading_question(resolved, read)
-    readings = reader.read(read_as, [_passage_text(h) for h in read], lang=pairing)
-    preferred = previous_articles(history) if resolved != asked else []
-    ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
     if not ranked:
         return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
-    calibration = no_answer_settings(reader, pairing)
     best = ranked[0]
-    # how sure the reader is that an answer is there: the best margin (before the length prior)
-    # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
-    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read])
-    confidence = round(confidence_from(features, calibration), 4)
-    no_answer = confidence < calibration["threshold"]
+    confidence = chosen.confidence
+    no_answer = confidence < chosen.calibration["threshold"]
     citations: list[Citation] = []
     used: set[int] = set()
     for span in ranked:
@@ -284,5 +323,6 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     hits_out = _reordered(read, ranked) + tuple(hits[READ_K:])
     short = "" if no_answer else best.text
     english = english_rendering(short) if short and question_language(asked) == "en" else ""
+    read_as = chosen.read_as
     return Answer(asked, resolved, short, tuple(citations), confidence, no_answer, hits_out,
                   reading=read_as if read_as != resolved else "", english=english)

@@ -1,6 +1,6 @@
 """Follow-up questions: resolve "它的面积呢？" against the conversation.
 
-Resolution is rule-based and only rewrites with words already in the conversation:
+Rules propose a rewrite with words already in the conversation:
 - a pronoun or demonstrative ("它", "他们", "这个项目", "its", "they") is replaced by the topic of
   the previous question (or, after a "who" question, by the person it was answered with);
 - "那X呢？" either swaps X into the previous question ("那年龄最小的呢？" after "...年龄最大的多少岁？"),
@@ -8,6 +8,11 @@ Resolution is rule-based and only rewrites with words already in the conversatio
 - a short question with no subject of its own ("增长了多少？", "哪些市领导参加了？") is prefixed
   with the subject part of the previous question.
 A self-contained question is returned unchanged.
+
+Rules alone misread topics ("那有多少人参加？" after a question about the race's new botanical-garden
+section asks about the race, not the section), so `candidate_questions` also offers the question
+asked of the article the previous answer cited (by its headline); when the rules' rewrite gets
+no answer, `qa.answers.ask` reads the others and keeps the one the reader is most sure of.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Sequence
 from qa.text import has_han, normalize
 from qa.types import Answer
 
-__all__ = ["resolve_question", "history_questions", "previous_articles", "HistoryItem"]
+__all__ = ["candidate_questions", "resolve_question", "history_questions", "previous_articles", "HistoryItem"]
 
 HistoryItem = Answer | str
 
@@ -213,3 +218,34 @@ def resolve_question(question: str, history: Sequence[HistoryItem] | None) -> st
     if not _has_own_subject(q, prev):
         return _stem(prev) + q
     return q
+
+
+_LEAD = re.compile(r"^(?:那么|那|还有|另外|and then|and|so)[\s,，]*", re.I)
+
+
+def _previous_headline(history: Sequence[HistoryItem]) -> str:
+    """The headline of the article the most recent Answer cited first ("" when none)."""
+    for item in reversed(list(history)):
+        if isinstance(item, Answer):
+            return item.citations[0].article.title.strip() if item.citations else ""
+    return ""
+
+
+def candidate_questions(question: str, history: Sequence[HistoryItem] | None) -> list[str]:
+    """Self-contained readings of `question` in the conversation, the rules' rewrite first
+    (`resolve_question`); when the rules changed the question, also the question asked of the
+    article the previous answer cited ("2020年义乌国际半程马拉松今日开跑：有多少人参加？").
+    One item when the question stands on its own."""
+    q = question.strip()
+    resolved = resolve_question(q, history)
+    if resolved == q:
+        return [q]
+    out = [resolved]
+    rest = _LEAD.sub("", q).strip()
+    headline = _previous_headline(history or ())
+    if headline and rest and has_han(headline) == has_han(rest):
+        rest = re.sub(r"呢(?=[？?]*$)", "", rest)
+        if _WH.search(rest) or not has_han(rest):
+            joiner = "：" if has_han(rest) else ": "
+            out.append(f"{headline}{joiner}{rest}")
+    return list(dict.fromkeys(out))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answers.followup import history_questions, previous_articles, resolve_question
+from qa.answers.followup import candidate_questions, history_questions, previous_articles, resolve_question
 from qa.types import Answer, Article, Citation
 
 
@@ -62,3 +62,23 @@ def test_person_follow_up_uses_the_previous_short_answer() -> None:
     art = Article(id="a2", date="2020-11-14", page=1, body="由川崎晴朗先生担任设计总监。")
     prev = _answer("谁担任设计总监？", "谁担任设计总监？", art, short="川崎晴朗")
     assert resolve_question("他是哪国人？", [prev]) == "川崎晴朗是哪国人？"
+
+
+def test_candidates_add_the_question_asked_of_the_cited_article() -> None:
+    art = Article(id="a3", date="2020-11-14", page=1, headline="2020年义乌国际半程马拉松今日开跑",
+                  body="共有近10000人参与。")
+    prev = _answer("新增的植物园赛道有多长？", "新增的植物园赛道有多长？", art)
+    assert candidate_questions("那有多少人参加？", [prev]) == [
+        "新增的植物园赛道有多少人参加？", "2020年义乌国际半程马拉松今日开跑：有多少人参加？"]
+    # "那面积呢？" asks no question of its own: only the rules' rewrite
+    assert candidate_questions("那面积呢？", [prev]) == ["新增的植物园赛道的面积？"]
+
+
+def test_candidates_of_a_self_contained_question_or_without_answers() -> None:
+    art = Article(id="a4", date="2020-11-14", page=1, headline="美国馆正式入驻", body="面积950平方米。")
+    prev = _answer("美国馆的面积是多少？", "美国馆的面积是多少？", art)
+    assert candidate_questions("义马有多少人参加？", [prev]) == ["义马有多少人参加？"]
+    # a history of plain strings has no cited article: the rules' rewrite alone
+    assert candidate_questions("它什么时候竣工的？", ["美国馆的面积是多少？"]) == ["美国馆什么时候竣工的？"]
+    # an English follow-up over a Chinese headline keeps to the rules
+    assert candidate_questions("When did it open?", [prev]) == [resolve_question("When did it open?", [prev])]
