@@ -11,7 +11,8 @@ passage. Then:
   retrieval-weight`); a passage of an article the previous answer cited gets PREFERRED_BONUS, so
   a follow-up stays on its topic;
 - the first citation is the sentence(s) of the article holding that span, highlight = the span;
-  up to two more citations come from the best spans of other passages, never overlapping;
+  up to two more citations come from the best spans of other passages, never overlapping, their
+  span highlighted only where its margin is positive (the reader scored it as an answer);
 - confidence = sigmoid(bias + weights . answer_features(...)) (the best margin, retrieval scores of
   its passage, question numbers its article lacks), fitted on dev data (`edition-qa bench calibrate`,
   stored in reader.json); below the threshold stored with it the answer is no_answer, the short
@@ -314,7 +315,10 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
             break
         if span.passage in used:
             continue
-        cite = _citation(len(citations) + 1, read[span.passage], span, highlight=not no_answer)
+        # the first citation holds the short answer; the others are marked only where the reader
+        # scored their span as an answer (above its passage's no-answer score)
+        marked = not no_answer and (not citations or span.margin > 0)
+        cite = _citation(len(citations) + 1, read[span.passage], span, highlight=marked)
         if any(c.article.id == cite.article.id and c.start < cite.end and cite.start < c.end
                and c.extract for c in citations):
             continue

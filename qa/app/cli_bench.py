@@ -37,6 +37,22 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_followups(args: argparse.Namespace) -> int:
+    from qa.evaluation.followups import bench_followups
+
+    report = bench_followups(args.file, squad=args.squad, paragraphs=args.paragraphs,
+                             rules_only=args.rules_only, progress=not args.quiet)
+    print(f"{report['conversations']} two-turn conversations ({report['resolution']})")
+    for key in ("resolved_on_topic", "exact", "f1", "answered"):
+        print(f"{key:<20} {report[key]:.3f}")
+    for row in report["questions"]:
+        if not row["on_topic"] or row["exact"] < 1:
+            print(f"  {row['id']}: {row['question']} -> {row['resolved']} | {row['short_answer'] or '(no answer)'}")
+    if args.json:
+        write_json(args.json, report)
+    return 0
+
+
 def cmd_bench_reader(args: argparse.Namespace) -> int:
     from qa.evaluation.benchmarks import bench_reader
 
@@ -235,6 +251,14 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--json", metavar="OUT")
     b.add_argument("--index-uri", metavar="URI", help="write the index there (e.g. milvus:///tmp/b.db) and ask through it")
     b.set_defaults(func=cmd_bench_squad)
+    b = bench.add_parser("followups", help="two-turn conversations: resolved questions on topic, answer F1")
+    b.add_argument("file", help="JSONL follow-up set (turns, answers, topic per line)")
+    b.add_argument("--squad", metavar="FILE", help="index the first --paragraphs paragraphs of this SQuAD-format "
+                   "file and ask them (default: the sample index)")
+    b.add_argument("--paragraphs", type=int, default=100)
+    b.add_argument("--rules-only", action="store_true", help="resolve follow-ups by the rules alone (baseline)")
+    b.add_argument("--json", metavar="OUT")
+    b.set_defaults(func=cmd_bench_followups)
     b = bench.add_parser("reader", help="the reader alone, gold paragraph given: official CMRC EM/F1")
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only the first N answerable questions")

@@ -16,7 +16,8 @@ __all__ = ["Question", "guess_lang", "load_questions"]
 
 @dataclass(frozen=True)
 class Question:
-    """One line of a question set; `turns` are earlier questions of the conversation, oldest first."""
+    """One line of a question set; `turns` are earlier questions of the conversation, oldest first;
+    `topic` (follow-ups) holds words of which a correctly resolved question names at least one."""
 
     id: str
     question: str
@@ -24,6 +25,7 @@ class Question:
     answerable: bool = True
     turns: tuple[str, ...] = ()
     lang: str = "zh"
+    topic: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "question": self.question, "answers": list(self.answers)}
@@ -32,6 +34,8 @@ class Question:
         if self.turns:
             d["turns"] = list(self.turns)
         d["lang"] = self.lang
+        if self.topic:
+            d["topic"] = list(self.topic)
         return d
 
 
@@ -63,10 +67,13 @@ def _question_from(obj: Any, where: str) -> Question:
     turns = obj.get("turns", [])
     if not isinstance(turns, list) or not all(isinstance(t, str) and t.strip() for t in turns):
         raise InputError(f'{where}: "turns" must be a list of earlier questions (strings).')
+    topic = obj.get("topic", [])
+    if not isinstance(topic, list) or not all(isinstance(t, str) and t.strip() for t in topic):
+        raise InputError(f'{where}: "topic" must be a list of words (strings).')
     lang = obj.get("lang") or guess_lang(text)
     if lang not in ("zh", "en"):
         raise InputError(f'{where}: "lang" must be "zh" or "en", got {lang!r}.')
-    return Question(qid, text, tuple(answers), answerable, tuple(turns), lang)
+    return Question(qid, text, tuple(answers), answerable, tuple(turns), lang, tuple(topic))
 
 
 def load_questions(path: str | os.PathLike) -> list[Question]:

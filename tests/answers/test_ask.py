@@ -104,6 +104,21 @@ def test_later_citations_come_from_other_passages_and_never_overlap(small_index)
             assert a != b or e <= s2 or e2 <= s
 
 
+def test_later_citations_highlight_only_spans_scored_as_answers(small_index) -> None:
+    # 3.32 is the answer (margin 4); the other passages' numbers are spans the reader scored
+    # below their passages' no-answer score (margin -2), so they are cited unmarked
+    reader = StubReader({r"3\.32": 4.0, r".*": -2.0})
+    answer = ask("义乌绿色动力小镇的规划面积是多少？", index=small_index, k=5, reader=reader)
+    _check_invariants(answer)
+    assert answer.short_answer == "3.32 平方公里" and len(answer.citations) >= 2
+    assert answer.citations[0].highlight is not None
+    assert all(c.highlight is None for c in answer.citations[1:])
+    # scored as answers (margin 1), they are marked
+    marked = ask("义乌绿色动力小镇的规划面积是多少？", index=small_index, k=5,
+                 reader=StubReader({r"3\.32": 4.0, r".*": 1.0}))
+    assert all(c.highlight is not None for c in marked.citations)
+
+
 def test_below_the_threshold_the_answer_is_no_answer_with_related_reading(small_index) -> None:
     reader = StubReader({".": -3.0})
     answer = ask("美国馆的门票多少钱？", index=small_index, reader=reader)
