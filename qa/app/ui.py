@@ -49,7 +49,9 @@ FALLBACK_EXAMPLES = (
     "义乌绿色动力小镇的规划面积是多少？",
     "How many people take part in the Yiwu half marathon?",
 )
-EMPTY_PROMPT = "Please type a question about the edition, for example: 新增的植物园赛道有多长？"
+# The question the empty question box shows (and the empty-question reply suggests).
+PLACEHOLDER_QUESTION = "新增的植物园赛道有多长？"
+EMPTY_PROMPT = f"Please type a question about the edition, for example: {PLACEHOLDER_QUESTION}"
 ERROR_MESSAGE = "Sorry, something went wrong while answering. The error was logged; please try again."
 
 
@@ -129,19 +131,21 @@ def load_index(index_dir: Path | str | None = None) -> Any:
 
 
 def sample_questions(*, limit: int = 8) -> list[str]:
-    """Example questions from the fixed question set, or a few built-in ones when it is absent."""
+    """Example questions: the first question about each item of the fixed question set (ids
+    are ITEM-NN), answerable and not a follow-up; a few built-in ones when it is absent."""
     import json
 
-    found: list[str] = []
+    found: dict[str, str] = {}
     try:
         for line in paths.sample_questions().read_text(encoding="utf-8").splitlines():
             if line.strip():
-                q = json.loads(line).get("question", "")
-                if q and q not in found:
-                    found.append(q)
+                row = json.loads(line)
+                item = str(row.get("id", "")).split("-")[0]
+                if row.get("answerable", True) and not row.get("turns") and row.get("question"):
+                    found.setdefault(item, row["question"])
     except (OSError, ValueError, AttributeError):
         pass
-    return found[:limit] if found else list(FALLBACK_EXAMPLES)
+    return list(found.values())[:limit] if found else list(FALLBACK_EXAMPLES)
 
 
 def _filter_value(choice: Any) -> Any:
@@ -260,7 +264,7 @@ def build_app(index: Any, *, read_only: bool = False) -> gr.Blocks:
                 chat = gr.Chatbot(label="Chat", height=520, elem_id="qa-chat", latex_delimiters=[],
                                   feedback_options=None, buttons=["copy"])
                 with gr.Row():
-                    question = gr.Textbox(placeholder="Ask a question, e.g. 新增的植物园赛道有多长？",
+                    question = gr.Textbox(placeholder=f"Ask a question, e.g. {PLACEHOLDER_QUESTION}",
                                           show_label=False, scale=5, elem_id="qa-question",
                                           max_lines=4, autofocus=True)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-send")

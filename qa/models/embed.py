@@ -118,9 +118,19 @@ def _sentence_transformer_class() -> Any:
 
 
 def bf16_supported() -> bool:
-    """True when this CPU has native bf16 matmuls (AVX-512 BF16 or AMX)."""
+    """True when this CPU has native bf16 matmuls (AVX-512 BF16 or AMX) and torch's kernels may
+    use them: with the ISA capped below AVX-512 (ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA, as on
+    an AVX2-only CPU) bf16 is emulated, several times slower than fp32."""
+    import os
+
     import torch
 
+    capability = ""
+    with contextlib.suppress(Exception):
+        capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    onednn_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if (capability and not capability.startswith("AVX512")) or onednn_cap.startswith(("AVX2", "SSE")):
+        return False
     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
         fn = getattr(torch.cpu, probe, None)
         with contextlib.suppress(Exception):

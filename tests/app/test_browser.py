@@ -118,6 +118,8 @@ def test_chat_in_browser(sample_index, browser_page, tmp_path, record_property):
         assert visible
 
         page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+        if os.environ.get("EDITION_QA_SCREENSHOTS"):  # the README's picture: docs/ui.png
+            page.screenshot(path=str(Path(os.environ["EDITION_QA_SCREENSHOTS"]) / "ui.png"))
 
         # A follow-up is resolved against the conversation, and the resolution is shown.
         second = ask(page, "那它有多少人参加？")

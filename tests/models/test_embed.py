@@ -297,3 +297,16 @@ def test_another_model_through_the_same_embedder(tmp_path, monkeypatch):
     assert out[0] @ out[1] > out[0] @ out[2]
     by_folder = Embedder(tmp_path / "all-MiniLM-L6-v2", precision="fp32")
     np.testing.assert_allclose(by_folder.embed_queries(texts[:1]), out[:1], atol=1e-5)
+
+
+def test_bf16_is_not_chosen_when_the_isa_is_capped_below_avx512(monkeypatch) -> None:
+    import torch
+
+    from qa.models.embed import _resolve_precision, bf16_supported
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not bf16_supported()
+    assert _resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not bf16_supported()
