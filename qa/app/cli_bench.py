@@ -38,16 +38,11 @@ def cmd_bench_squad(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_followups(args: argparse.Namespace) -> int:
-    from qa.evaluation.followups import bench_followups
+    from qa.evaluation.followups import bench_followups, format_followups
 
     report = bench_followups(args.file, squad=args.squad, paragraphs=args.paragraphs,
                              rules_only=args.rules_only, progress=not args.quiet)
-    print(f"{report['conversations']} two-turn conversations ({report['resolution']})")
-    for key in ("resolved_on_topic", "exact", "f1", "answered"):
-        print(f"{key:<20} {report[key]:.3f}")
-    for row in report["questions"]:
-        if not row["on_topic"] or row["exact"] < 1:
-            print(f"  {row['id']}: {row['question']} -> {row['resolved']} | {row['short_answer'] or '(no answer)'}")
+    print(format_followups(report))
     if args.json:
         write_json(args.json, report)
     return 0
@@ -214,6 +209,17 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     print(f"{summary['steps']}/{summary['total_steps']} steps, {done}; loss {summary['first_loss']:.3f} -> "
           f"{summary['final_loss']:.3f}; {summary['train_time_s']} s in all ({summary['precision']}); "
           f"weights in {args.out}")
+    return 0
+
+
+def cmd_train_int8_scales(args: argparse.Namespace) -> int:
+    from qa.evaluation.benchmarks import calibration_pairs
+    from qa.models.quantize import measure_maxima
+    from qa.models.reader import Reader
+
+    pairs = calibration_pairs(args.train, args.pairs)
+    path, layers = measure_maxima(Reader(args.reader_dir, precision="fp32"), pairs)
+    print(f"activation maxima of {layers} linear layers from {len(pairs)} questions of {Path(args.train).name} -> {path}")
     return 0
 
 
@@ -387,3 +393,8 @@ def add_bench_parsers(sub: Any) -> None:
                    help="the members that read questions of LANG (zh, en), e.g. --route zh=0,1 --route en=2; "
                         "a language not routed is read by every member")
     t.set_defaults(func=cmd_train_combine)
+    t = train.add_parser("int8-scales", help="measure the reader's activations for its int8 form")
+    t.add_argument("--train", required=True, metavar="FILE", help="SQuAD-format questions (CMRC 2018 train)")
+    t.add_argument("--pairs", type=int, default=120, help="questions read (each with two passages)")
+    t.add_argument("--reader-dir", metavar="DIR", help="the reader folder (default: the one in use)")
+    t.set_defaults(func=cmd_train_int8_scales)

@@ -291,3 +291,19 @@ def bench_length_prior(path: str | os.PathLike, *, limit: int | None = None, pro
     chosen = max(table, key=lambda row: row["fit_em"] + row["fit_f1"])
     return {"weight": chosen["weight"], "fit_questions": len(halves["fit"]),
             "check_questions": len(halves["check"]), "chosen": chosen, "table": table}
+
+
+def calibration_pairs(path: str | Path, n: int, *, seed: int = 3) -> list[tuple[str, list[str]]]:
+    """`n` (question, passages) pairs from a SQuAD-format file (e.g. CMRC 2018 train): a question
+    of a random paragraph with the paragraph's first two 250-character passages."""
+    import random
+
+    paragraphs = [(a, qs) for a, qs in squad_paragraphs(path) if qs and a.body.strip()]
+    if not paragraphs:
+        raise InputError(f"{path} has no paragraphs with questions")
+    random.Random(seed).shuffle(paragraphs)
+    out = []
+    for article, questions in paragraphs[:n]:
+        body = article.body
+        out.append((questions[0].question, [body[:250], body[250:500] or body[:250]]))
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 from qa.errors import InputError
 from qa.evaluation.questions import Question, load_questions
 
-__all__ = ["bench_followups", "resolved_on_topic"]
+__all__ = ["bench_followups", "format_followups", "resolved_on_topic"]
 
 
 def resolved_on_topic(resolved: str, topic: Sequence[str]) -> bool:
@@ -90,3 +90,12 @@ def bench_followups(path: str | os.PathLike, *, squad: str | os.PathLike | None 
         "answered": round(sum(not r["no_answer"] for r in rows) / n, 4),
         "questions": rows,
     }
+
+
+def format_followups(report: dict[str, Any]) -> str:
+    """The report as `edition-qa bench followups` prints it: figures, then each miss."""
+    lines = [f"{report['conversations']} two-turn conversations ({report['resolution']})"]
+    lines += [f"{key:<20} {report[key]:.3f}" for key in ("resolved_on_topic", "exact", "f1", "answered")]
+    lines += [f"  {row['id']}: {row['question']} -> {row['resolved']} | {row['short_answer'] or '(no answer)'}"
+              for row in report["questions"] if not row["on_topic"] or row["exact"] < 1]
+    return "\n".join(lines)

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,31 +205,15 @@ def best_spans(start: np.ndarray, end: np.ndarray, lo: int, hi: int, *, top: int
     return [(float(grid.flat[f]), lo + f // n, lo + f % n) for f in flat if np.isfinite(grid.flat[f])]
 
 
-def int8_linears(module: Any) -> Any:
-    """`module` with its linear layers dynamically quantized to int8 (weights per output channel,
-    activations per tensor at run time), except each block's feed-forward output `fc2`: its input
-    is the GELU output, whose few very large activations a per-tensor scale cannot hold (CMRC dev,
-    first 150 questions, reader alone: F1 79.4 in fp32, 64.7 with fc2 int8, 79.9 to 80.2 with
-    fc1, q/k/v or o int8)."""
-    torch = torch_module()
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    chosen = {name: per_channel_dynamic_qconfig for name, m in module.named_modules()
-              if isinstance(m, torch.nn.Linear) and not name.endswith("fc2")}
-    with warnings.catch_warnings():  # torch marks eager dynamic quantization deprecated
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(module, chosen, dtype=torch.qint8)
-
-
 class Reader:
     """The trained reader, ready to read (thread-safe; reads are serialized).
 
     Args:
         folder: where reader.json and reader.safetensors are (default: the shipped ones): one
             training run, or several combined (reader.json lists them under "members").
-        precision: "auto" (bf16 autocast on CPUs with native bf16 for batches), "fp32", "bf16",
-            or "int8" (linear layers but the feed-forward output dynamically quantized to int8:
-            `int8_linears`).
+        precision: "auto" (bf16 autocast for batches on CPUs with native bf16, else fp32), "fp32",
+            "bf16", or "int8" (`qa.models.quantize`: smoothed dynamic int8 for every linear layer but
+            fc2; 1.6x faster than fp32 on AVX2, a few answers differ: see docs/operations.md).
     """
 
     def __init__(self, folder: str | Path | None = None, *, precision: str = "auto") -> None:
@@ -278,13 +261,15 @@ class Reader:
         if precision not in PRECISIONS:
             raise ModelError(f"unknown reader precision {precision!r}; known: {', '.join(PRECISIONS)}")
         self.encoder = encoder.eval()  # the embeddings and e5's frozen lower blocks
-        if precision == "int8":
-            self.encoder = int8_linears(self.encoder)
-            self.members = [int8_linears(m) for m in self.members]
         from qa.models.embed import bf16_supported
+        from qa.models.quantize import quantize_reader, read_maxima
 
-        self.precision = precision
-        self.bf16 = precision == "bf16" or (precision == "auto" and bf16_supported())
+        if precision == "auto":  # int8 is faster still but costs answers: asked for, never chosen
+            precision = "bf16" if bf16_supported() else "fp32"
+        if precision == "int8":
+            quantize_reader(self, read_maxima(self.folder))
+        self.precision = precision  # as resolved: "fp32", "bf16" or "int8"
+        self.bf16 = precision == "bf16"
         self.max_tokens = int(self.config.get("max_tokens", MAX_TOKENS))
         # Spans are ranked by margin - weight x log(chars): the reader alone picks spans that are
         # too long two times in three of its misses (`edition-qa bench length-prior` fits it).
@@ -385,9 +370,13 @@ _shared_lock = threading.Lock()
 
 
 def get_reader(folder: str | Path | None = None) -> Reader:
-    """One shared Reader per folder for the whole process."""
+    """One shared Reader per folder for the whole process, in the precision `$EDITION_QA_READER_PRECISION`
+    names (auto, fp32, bf16 or int8; default auto)."""
     key = str(Path(folder if folder is not None else reader_folder()).resolve())
+    precision = os.environ.get("EDITION_QA_READER_PRECISION", "auto").strip().lower() or "auto"
+    if precision not in PRECISIONS:
+        raise ModelError(f"EDITION_QA_READER_PRECISION must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = Reader(folder)
+            _shared[key] = Reader(folder, precision=precision)
         return _shared[key]
