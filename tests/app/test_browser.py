@@ -199,3 +199,22 @@ def test_english_question_in_browser(sample_index, browser_page):
         assert "植物园" in answer.locator(".qa-note").inner_text()  # how the question was read
         assert page.locator("#qa-source .qa-headline").inner_text() == MARATHON
         assert not only_local(requests), only_local(requests)
+
+
+@pytest.mark.slow
+def test_placeholder_then_its_follow_up_in_browser(sample_index, browser_page):
+    """The question the empty box suggests, then "那有多少人参加？": the follow-up is read as
+    asked of the race article the first answer cited and answers the number of participants."""
+    page, requests = browser_page
+    with chat_open(page, sample_index):
+        placeholder = page.locator("#qa-question textarea").get_attribute("placeholder")
+        assert ui.PLACEHOLDER_QUESTION in placeholder
+        ask(page, ui.PLACEHOLDER_QUESTION)
+        first = page.locator("#qa-chat [data-testid=bot]").last
+        assert MARATHON in first.inner_text()  # cited, answered or as related reading
+        ask(page, "那有多少人参加？")
+        second = page.locator("#qa-chat [data-testid=bot]").last
+        assert second.locator(".qa-short").inner_text() == "近10000人"
+        assert "近10000人" in second.locator("mark").all_inner_texts()
+        assert MARATHON in second.locator(".qa-resolved").inner_text()
+        assert not only_local(requests), only_local(requests)
