@@ -27,6 +27,7 @@ import numpy as np
 
 from qa.errors import ModelError
 from qa.models.e5pack import E5_NAME, E5_PROMPTS, materialize_e5
+from qa.models.encoder import release_freed_memory
 from qa.paths import models_dir
 
 __all__ = ["DEFAULT_MODEL", "Embedder", "bf16_supported", "get_embedder", "materialize_e5", "resolve_model"]
@@ -180,6 +181,7 @@ class Embedder:
             raise ModelError(f"cannot load the sentence-transformers model in {self.path} ({exc}); "
                              "check the folder, or delete it to have it rebuilt") from exc
         self._st.eval()
+        release_freed_memory()
         self.device = str(self._st.device)
         self.precision = _resolve_precision(precision, self._st.device.type)
         self.batch_size = batch_size

@@ -35,6 +35,7 @@ from qa.models.encoder import (
     new_encoder,
     new_upper,
     pad_batch,
+    release_freed_memory,
     torch_module,
 )
 from qa.models.weights import CONFIG_FILE, WEIGHTS_FILE, member_weights
@@ -243,6 +244,10 @@ class Reader:
         self.first_trained = int(self.config["first_trained"])
         del encoder.blocks[self.first_trained:]  # each member brings its own upper blocks
         load_base(encoder, base)  # so only the lower blocks are copied from e5
+        # The word table is most of the reader's memory (250k x 384): kept in fp16, looked up rows
+        # are promoted to fp32 when the position embeddings are added.
+        with torch.no_grad():
+            encoder.word.weight.data = encoder.word.weight.data.half()
         try:
             groups = member_weights(trained, len(self.config.get("members") or []))
         except ValueError as exc:
@@ -275,6 +280,7 @@ class Reader:
         # too long two times in three of its misses (`edition-qa bench length-prior` fits it).
         self.length_prior = float((self.config.get("length_prior") or {}).get("weight", 0.0))
         self._lock = threading.Lock()
+        release_freed_memory()
 
     def route(self, lang: str) -> list[int]:
         """The members that read questions of `lang` ("zh", "en"): reader.json's "routes" (a

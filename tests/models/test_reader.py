@@ -264,3 +264,13 @@ def test_int8_reader_reads_the_same_span():
     int8 = Reader(precision="int8").read("选手在义乌植物园中穿行多长距离？", passages)
     assert int8[0].spans[0].text == fp32[0].spans[0].text == "4公里"
     assert abs(int8[0].spans[0].margin - fp32[0].spans[0].margin) < 2.0
+
+
+@pytest.mark.slow
+def test_the_word_table_is_kept_in_fp16_and_reading_stays_fp32(reader):
+    import torch
+
+    assert reader.encoder.word.weight.dtype == torch.float16
+    ids = torch.tensor([[0, 6, 2]])
+    x = reader.encoder.lower(ids, torch.ones_like(ids), 1)
+    assert x.dtype == torch.float32 and torch.isfinite(x).all()
