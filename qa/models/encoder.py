@@ -166,7 +166,12 @@ def load_base(encoder: Any, folder: Path) -> None:
                 n, rest = key[len("encoder.layer."):].split(".", 1)
                 module, leaf = rest.rsplit(".", 1)
                 mine = f"blocks.{n}.{_BLOCK_NAMES[module]}.{leaf}" if module in _BLOCK_NAMES else None
-            if mine in own:
+            if mine == "word.weight" and f.get_slice(key).get_dtype() == "F32":
+                # the word table (250k x 384, most of the model) stays a view of the file: only the
+                # rows looked up are read into memory, and the embedder's pages of it are shared
+                encoder.word.weight = torch.nn.Parameter(f.get_tensor(key), requires_grad=False)
+                loaded.add(mine)
+            elif mine in own:
                 own[mine].copy_(f.get_tensor(key).float())
                 loaded.add(mine)
     missing = [n for n in own if n not in loaded and not n.startswith("span.")]

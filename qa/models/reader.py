@@ -244,10 +244,6 @@ class Reader:
         self.first_trained = int(self.config["first_trained"])
         del encoder.blocks[self.first_trained:]  # each member brings its own upper blocks
         load_base(encoder, base)  # so only the lower blocks are copied from e5
-        # The word table is most of the reader's memory (250k x 384): kept in fp16, looked up rows
-        # are promoted to fp32 when the position embeddings are added.
-        with torch.no_grad():
-            encoder.word.weight.data = encoder.word.weight.data.half()
         try:
             groups = member_weights(trained, len(self.config.get("members") or []))
         except ValueError as exc:
