@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.answers.followup import HistoryItem, candidate_questions, previous_articles
+from qa.answers.followup import HistoryItem, candidate_questions, history_questions, previous_articles
 from qa.errors import QuestionError
 from qa.language.english import english_rendering
 from qa.language.translate import question_language
@@ -292,10 +292,19 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     filters = {"date": date, "page": page, "since": since, "until": until}
     preferred = previous_articles(history) if candidates[0] != asked else []
     chosen = _read_question(candidates[0], index, reader, preferred, filters, k)
-    if len(candidates) > 1 and chosen.confidence < chosen.calibration.get("threshold", 0.5):
+    refused = chosen.confidence < chosen.calibration.get("threshold", 0.5)
+    if refused and history and candidates[0] != asked and not preferred:
+        # questions alone as history (the API): the previous question's best article stands
+        # for the article its answer cited
+        from qa.search.retrieve import retrieve
+
+        top = retrieve(history_questions(history)[-1], k=1, index=index, **filters)
+        if top:
+            preferred = [top[0].article.id]
+            candidates = candidate_questions(asked, history, headline=top[0].article.title)
+    if len(candidates) > 1 and refused:
         # the rules' rewrite gets no answer: the other readings of the follow-up may
-        others = [_read_question(c, index, reader, previous_articles(history), filters, k)
-                  for c in candidates[1:]]
+        others = [_read_question(c, index, reader, preferred, filters, k) for c in candidates[1:]]
         better = max(others, key=lambda o: o.confidence)  # the first of equals
         if better.confidence >= better.calibration.get("threshold", 0.5):
             chosen = better

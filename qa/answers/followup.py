@@ -231,18 +231,20 @@ def _previous_headline(history: Sequence[HistoryItem]) -> str:
     return ""
 
 
-def candidate_questions(question: str, history: Sequence[HistoryItem] | None) -> list[str]:
+def candidate_questions(question: str, history: Sequence[HistoryItem] | None, *,
+                        headline: str | None = None) -> list[str]:
     """Self-contained readings of `question` in the conversation, the rules' rewrite first
     (`resolve_question`); when the rules changed the question, also the question asked of the
     article the previous answer cited ("2020年义乌国际半程马拉松今日开跑：有多少人参加？").
-    One item when the question stands on its own."""
+    `headline` stands for the cited article's when the history holds no Answer. One item when the
+    question stands on its own."""
     q = question.strip()
     resolved = resolve_question(q, history)
     if resolved == q:
         return [q]
     out = [resolved]
     rest = _LEAD.sub("", q).strip()
-    headline = _previous_headline(history or ())
+    headline = headline if headline is not None else _previous_headline(history or ())
     if headline and rest and has_han(headline) == has_han(rest):
         rest = re.sub(r"呢(?=[？?]*$)", "", rest)
         if _WH.search(rest) or not has_han(rest):

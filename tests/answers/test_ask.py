@@ -257,6 +257,16 @@ def test_sample_conversation_follow_up_reads_the_cited_article(sample_index) -> 
 
 
 @pytest.mark.slow
+def test_follow_up_with_questions_alone_as_history(sample_index) -> None:
+    # the API passes earlier questions, not Answers: the previous question's best article
+    # stands for the one its answer cited
+    answer = ask("那有多少人参加？", index=sample_index, history=["新增的植物园赛道有多长？"])
+    assert not answer.no_answer and answer.short_answer == "近10000人"
+    assert answer.resolved_question.startswith("2020年义乌国际半程马拉松")
+    _check_invariants(answer)
+
+
+@pytest.mark.slow
 def test_headline_only_brief_is_cited_by_its_headline(sample_index) -> None:
     answer = ask("我市2021少儿春节联欢晚会启动了吗？", index=sample_index)
     _check_invariants(answer)
