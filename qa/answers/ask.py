@@ -233,6 +233,11 @@ class _Read:
     calibration: dict[str, Any]
     confidence: float
 
+    @property
+    def answered(self) -> bool:
+        """Whether the confidence reaches the calibration's threshold."""
+        return self.confidence >= self.calibration.get("threshold", _DEFAULT_CALIBRATION["threshold"])
+
 
 def _read_question(question: str, index: Any, reader: Any, preferred: Sequence[str],
                    filters: dict[str, Any], k: int) -> _Read:
@@ -292,8 +297,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
     filters = {"date": date, "page": page, "since": since, "until": until}
     preferred = previous_articles(history) if candidates[0] != asked else []
     chosen = _read_question(candidates[0], index, reader, preferred, filters, k)
-    refused = chosen.confidence < chosen.calibration.get("threshold", 0.5)
-    if refused and history and candidates[0] != asked and not preferred:
+    if not chosen.answered and history and candidates[0] != asked and not preferred:
         # questions alone as history (the API): the previous question's best article stands
         # for the article its answer cited
         from qa.search.retrieve import retrieve
@@ -302,11 +306,11 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         if top:
             preferred = [top[0].article.id]
             candidates = candidate_questions(asked, history, headline=top[0].article.title)
-    if len(candidates) > 1 and refused:
+    if len(candidates) > 1 and not chosen.answered:
         # the rules' rewrite gets no answer: the other readings of the follow-up may
         others = [_read_question(c, index, reader, preferred, filters, k) for c in candidates[1:]]
         better = max(others, key=lambda o: o.confidence)  # the first of equals
-        if better.confidence >= better.calibration.get("threshold", 0.5):
+        if better.answered:
             chosen = better
     resolved, hits, ranked = chosen.question, chosen.hits, chosen.ranked
     if not hits:
@@ -316,7 +320,7 @@ def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | No
         return Answer(asked, resolved, no_answer=True, hits=tuple(hits[:k]))
     best = ranked[0]
     confidence = chosen.confidence
-    no_answer = confidence < chosen.calibration["threshold"]
+    no_answer = not chosen.answered
     citations: list[Citation] = []
     used: set[int] = set()
     for span in ranked:
