@@ -72,7 +72,12 @@ def _units(text: str) -> list[_Unit]:
         jump = ot.jump_line(line)
         if groups or jump:
             flush()
-            units.append(_Unit("byline", [line], groups) if groups else _Unit(jump[0], [line], jump[1]))
+            if groups and units and units[-1].kind == "byline":
+                # a byline set one role per line ("通讯员 楼小青" / "全媒体记者 樊婷婷") is one byline
+                units[-1].lines.append(line)
+                units[-1].data = units[-1].data + groups
+            else:
+                units.append(_Unit("byline", [line], groups) if groups else _Unit(jump[0], [line], jump[1]))
             continue
         line, frm, to = ot.split_jumps(line)
         if frm:

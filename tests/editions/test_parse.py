@@ -163,6 +163,15 @@ def test_bylines_without_glyph_and_latin_words_across_lines() -> None:
     assert "孙浩" not in marathon.body and "图书馆" not in marathon.body
 
 
+def test_a_byline_set_one_role_a_line_is_one_byline() -> None:
+    text = ("义乌农商银行“三师助企”解难题\n\n通讯员 楼小青 贾燕玲\n全媒体记者 樊婷婷\n\n"
+            "本报讯 义乌农商银行组建金融服务队，为小微企业发放帮扶资金。\n")
+    (item,) = parse_page(text)
+    assert item.headline == "义乌农商银行“三师助企”解难题"
+    assert item.byline == ("通讯员 楼小青 贾燕玲", "全媒体记者 樊婷婷")
+    assert item.body.startswith("本报讯 义乌农商银行")
+
+
 def test_continued_from_and_to_another_page() -> None:
     cont, estates = _page("page_continued.txt")
     assert cont.continued_from == "第一版" and cont.continued_to == ""
