@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per file; also Gradio's max_file_size for the upload route
 MAX_UPLOAD_FILES = 50  # per batch
-UPLOAD_SUFFIXES = (".txt", ".jsonl", ".pdf")
+UPLOAD_SUFFIXES = (".txt", ".jsonl", ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_ROWS = 60  # editions listed on the front page (newest first); the rest are counted
 MAX_ITEMS = 200  # parsed items listed after an add
 _UNSAFE = re.compile(r"[^\w.\-]+")
@@ -260,7 +260,7 @@ def add_uploads(index: Any, files: Sequence[Any] | None, *, date: str | None = N
     if not can_add(index, read_only=read_only):
         raise QAError("This server is read-only: editions cannot be added here.")
     if not files:
-        raise InputError("choose one or more edition files (.txt, .jsonl or .pdf) first")
+        raise InputError("choose one or more edition files (.txt, .jsonl, .pdf or page scans) first")
     if page not in (None, ""):
         try:
             page = int(float(page))
@@ -331,7 +331,7 @@ def build_add_panel(index: Any) -> Any:
 
     def on_add(files: list[str] | None, date: str, page: Any,
                progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008 (how Gradio injects progress)
-        """Add uploaded edition files (.txt, .jsonl, .pdf) to the served index; the outcome as HTML."""
+        """Add uploaded edition files (.txt, .jsonl, .pdf, page scans) to the served index; the outcome as HTML."""
         try:
             return add_uploads(index, files, date=date, page=page,
                                progress=lambda fraction, desc: progress(fraction, desc=desc))
@@ -343,7 +343,8 @@ def build_add_panel(index: Any) -> Any:
 
     mb = MAX_UPLOAD_BYTES // (1024 * 1024)
     with gr.Accordion("Add edition", open=False, elem_id="qa-add"):
-        gr.Markdown(f"Upload OCR pages (.txt), articles (.jsonl) or e-paper pages (.pdf), up to {mb} MB "
+        gr.Markdown(f"Upload OCR pages (.txt), articles (.jsonl), e-paper pages (.pdf) or scanned pages "
+                    f"(.png, .jpg, .tif; read by OCR, about 15 s a page), up to {mb} MB "
                     "each. Date and page come from the fields below, else from names like "
                     "`edition-2021-03-05-p02.txt`.")
         files = gr.File(label="Edition files", file_count="multiple", file_types=list(UPLOAD_SUFFIXES),

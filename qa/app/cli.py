@@ -11,6 +11,7 @@ from typing import Sequence
 
 from qa.app.cli_archive import add_archive_parsers
 from qa.app.cli_bench import add_bench_parsers
+from qa.app.cli_train import add_train_parsers
 from qa.app.output import iso_date, print_json, write_json
 from qa.app.render import answer_json, format_answer
 from qa.errors import QAError
@@ -229,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("articles", help="parse an edition page and list its items")
-    p.add_argument("path", nargs="?", help="edition .txt, .jsonl or .pdf (default: the bundled sample)")
+    p.add_argument("path", nargs="?", help="edition .txt, .jsonl, .pdf or page scan .png/.jpg/.tif (default: the bundled sample)")
     p.add_argument("--date", type=iso_date)
     p.add_argument("--page", type=int)
     p.add_argument("--json", action="store_true", help="print a JSON array of articles")
@@ -274,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     add_bench_parsers(sub)
+    add_train_parsers(sub)
 
     p = sub.add_parser("serve", help="start the chat UI")
     p.add_argument("--host", default="127.0.0.1")

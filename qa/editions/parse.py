@@ -14,13 +14,15 @@ from typing import Any
 
 from qa.editions import ocrtext as ot
 from qa.editions.layout import page_items
+from qa.editions.ocr import IMAGE_SUFFIXES
 from qa.errors import InputError
 from qa.types import KINDS, Article, stable_hash
 
-__all__ = ["EDITION_SUFFIXES", "parse_page", "load_edition", "articles_from_jsonl", "format_articles"]
+__all__ = ["EDITION_SUFFIXES", "IMAGE_SUFFIXES", "parse_page", "load_edition", "articles_from_jsonl", "format_articles"]
 
 # File types `load_edition` reads (`edition-qa add FOLDER` picks these up).
-EDITION_SUFFIXES = (".txt", ".text", ".jsonl", ".pdf")
+EDITION_SUFFIXES = (".txt", ".text", ".jsonl", ".pdf", *IMAGE_SUFFIXES)
+_KINDS_OF_FILE = "a .txt OCR page, a .jsonl of articles, a .pdf page or a scanned page (.png, .jpg, .tif)"
 
 
 def parse_page(text: str, *, date: str = "", page: int = 0) -> list[Article]:
@@ -46,31 +48,33 @@ def _article(fields: dict[str, Any], *, date: str, page: int, n: int) -> Article
 # ---------------------------------------------------------------- files
 
 
-def load_edition(path: str | Path, *, date: str | None = None, page: int | None = None) -> list[Article]:
-    """Read an edition page: a .txt OCR page, a .jsonl of structured articles or an e-paper .pdf.
+def load_edition(path: str | Path, *, date: str | None = None, page: int | None = None,
+                 progress: bool = False) -> list[Article]:
+    """Read an edition page: a .txt OCR page, a .jsonl of structured articles, an e-paper .pdf
+    (pages without a text layer are OCR'd) or a scanned page image (.png, .jpg, .tif; OCR'd).
 
     Args:
         path: the file.
         date: ISO date of the edition; default from a sidecar `<name>.json`, else the file name.
         page: page number; default likewise (`edition-2020-11-14-p01.txt` -> 2020-11-14, 1).
-            A multi-page PDF numbers its pages from this one on (from 1 when unknown).
+            A multi-page PDF or TIFF numbers its pages from this one on (from 1 when unknown).
+        progress: show a progress bar per page while pages are OCR'd.
 
     Raises:
         InputError: missing, empty, binary or undecodable file, unknown extension, bad JSONL,
-            a PDF without a text layer, password-protected, damaged or not a PDF at all.
+            a PDF password-protected, damaged or not a PDF at all, an image damaged, too large
+            or without text.
     """
     p = Path(path)
     if not p.exists():
         raise InputError(f"edition file not found: {p}")
     if p.is_dir():
-        raise InputError(f"{p} is a folder; give an edition file (.txt, .jsonl or .pdf)")
+        raise InputError(f"{p} is a folder; give an edition file ({_KINDS_OF_FILE})")
     suffix = p.suffix.lower()
     if suffix not in EDITION_SUFFIXES:
-        raise InputError(
-            f"{p.name}: unsupported file type '{suffix or '(none)'}'; use a .txt OCR page, a .jsonl of articles or a .pdf e-paper page"
-        )
-    if suffix == ".pdf":
-        return _load_pdf(p, date=date, page=page)
+        raise InputError(f"{p.name}: unsupported file type '{suffix or '(none)'}'; use {_KINDS_OF_FILE}")
+    if suffix == ".pdf" or suffix in IMAGE_SUFFIXES:
+        return _load_pages(p, date=date, page=page, progress=progress)
     text = _decode(p)
     meta_date, meta_page = _metadata(p)
     if date is not None:
@@ -84,17 +88,22 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
     return parse_page(text, date=date if date is not None else _check_date(meta_date, p), page=meta_page if page is None else page)
 
 
-def _load_pdf(p: Path, *, date: str | None, page: int | None) -> list[Article]:
-    """Articles of every page of an e-paper PDF; PDF page k (from 0) is printed page `page + k`.
-    Page 0 (unknown) numbers a one-page PDF 0, as for a .txt page, and a longer one 1..n."""
-    # pdfminer is imported only when a PDF is read
-    from qa.editions.pdf import pdf_page_texts
-
+def _load_pages(p: Path, *, date: str | None, page: int | None, progress: bool) -> list[Article]:
+    """Articles of every page of a PDF or image file; its page k (from 0) is printed page `page + k`.
+    Page 0 (unknown) numbers a one-page file 0, as for a .txt page, and a longer one 1..n."""
     meta_date, meta_page = _metadata(p)
     if page is not None and (not isinstance(page, int) or page < 0):
         raise InputError(f"{p.name}: page must be a whole number >= 0, not {page!r}")
     use_date = _check_date(date, p) if date is not None else _check_date(meta_date, p)
-    texts = pdf_page_texts(p)
+    # pdfminer and the OCR engine are imported only when such a file is read
+    if p.suffix.lower() == ".pdf":
+        from qa.editions.pdf import pdf_page_texts
+
+        texts = pdf_page_texts(p, progress=progress)
+    else:
+        from qa.editions.ocr import image_page_texts
+
+        texts = image_page_texts(p, progress=progress)
     first = (meta_page if page is None else page) or (0 if len(texts) == 1 else 1)
     return [a for k, text in enumerate(texts) if text.strip() for a in parse_page(text, date=use_date, page=first + k)]
 

@@ -199,7 +199,7 @@ def add_editions(location: str | os.PathLike | Location, paths: Iterable[str | o
         model: for a new index, the model to build it with (default multilingual-e5-small);
             for an existing one, the model it must have been built with (None: any).
         date, page: the edition of a single file (default: sidecar JSON, then the file name).
-        progress: show progress bars while embedding.
+        progress: show progress bars while OCR-ing scanned pages and embedding.
         report: called with each file's outcome as soon as it is known.
     Returns:
         The outcomes in file order, whether a new version was saved, and the index's counts.
@@ -216,7 +216,7 @@ def add_editions(location: str | os.PathLike | Location, paths: Iterable[str | o
         for path, error in files:
             if not error:
                 try:
-                    articles = load_edition(path, date=date, page=page)
+                    articles = load_edition(path, date=date, page=page, progress=progress)
                     digest = hashlib.sha256(path.read_bytes()).hexdigest()
                     pages = tuple(sorted({(a.date, a.page) for a in articles}))
                     if not pages:

@@ -212,7 +212,7 @@ class Index:
         from qa.editions.parse import load_edition
 
         path = Path(path)
-        articles = load_edition(path, date=date, page=page)
+        articles = load_edition(path, date=date, page=page, progress=progress)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return self.add_articles(articles, progress=progress, source=path.name, sha256=digest)
 

@@ -91,7 +91,7 @@ def test_stage_uploads_reads_only_uploaded_files_under_names_it_makes(tmp_path, 
         assert path.parent.parent == dest and path.read_text(encoding="utf-8") == NEW_PAGE
     assert staged[0][0].name == "upload-edition-2021-03-05-p03.txt"
     assert errors == ["secret.txt: not an uploaded file", "link.txt: not an uploaded file",
-                      "notes.docx: only .txt, .jsonl, .pdf files can be added",
+                      "notes.docx: only .txt, .jsonl, .pdf, .png, .jpg, .jpeg, .tif, .tiff files can be added",
                       "big.txt: over the 0 MB limit for one file", "passwd: not an uploaded file"]
     staged, _ = archive_panel.stage_uploads([good], tmp_path / "s2", date="2021-04-01", page=7, root=root)
     assert staged[0][0].name == "upload-2021-04-01-p07-edition-2021-03-05-p03.txt"

@@ -31,6 +31,14 @@ def _serve(index, **kw):
     return demo, ui.launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
 
 
+def _served_copy(sample_index_dir, tmp_path):
+    """A private copy of the sample index, loaded for serving, and a folder for files to upload."""
+    folder = tmp_path / "idx"
+    shutil.copytree(sample_index_dir, folder)
+    (tmp_path / "files").mkdir()
+    return ui.load_index(folder), tmp_path / "files"
+
+
 def _open(page, selector: str) -> None:
     """Open a closed Gradio accordion by its label."""
     page.locator(f"{selector} > button").first.click()
@@ -39,13 +47,10 @@ def _open(page, selector: str) -> None:
 @pytest.mark.slow
 def test_upload_an_edition_then_ask_about_it(sample_index_dir, browser_page, tmp_path):  # noqa: F811
     page, requests = browser_page
-    folder = tmp_path / "idx"
-    shutil.copytree(sample_index_dir, folder)
-    live = ui.load_index(folder)
-    good = tmp_path / "files" / "edition-2021-03-05-p01.txt"
-    good.parent.mkdir()
+    live, files = _served_copy(sample_index_dir, tmp_path)
+    good = files / "edition-2021-03-05-p01.txt"
     good.write_text(NEW_PAGE, encoding="utf-8")
-    bad = tmp_path / "files" / "scan-2021-03-05.pdf"
+    bad = files / "scan-2021-03-05.pdf"
     bad.write_bytes(b"this is no pdf")
     demo, url = _serve(live)
     try:
@@ -74,6 +79,41 @@ def test_upload_an_edition_then_ask_about_it(sample_index_dir, browser_page, tmp
         answer = page.locator("#qa-chat [data-testid=bot]").last
         assert any("12.6公顷" in m for m in answer.locator("mark").all_inner_texts())
         assert "2021-03-05" in answer.inner_text()
+        assert not only_local(requests), only_local(requests)
+    finally:
+        demo.close()
+        live.current().close()
+
+
+@pytest.mark.slow
+def test_upload_a_scanned_page_then_ask_about_it(sample_index_dir, browser_page, tmp_path):  # noqa: F811
+    from qa.editions.parse import parse_page
+    from qa.evaluation.pageimage import render_page
+
+    page, requests = browser_page
+    live, files = _served_copy(sample_index_dir, tmp_path)
+    scan = files / "edition-2021-03-05-p02.jpg"
+    articles = parse_page(f"{PARK}\n\n全媒体记者 王婷\n\n" + NEW_PAGE.split("\n", 1)[1], date="2021-03-05", page=2)
+    render_page(articles, columns=2).image.save(scan, quality=85)
+    demo, url = _serve(live)
+    try:
+        page.goto(url)
+        page.wait_for_selector("#qa-question textarea")
+        _open(page, "#qa-add")
+        page.locator("#qa-add-files input[type=file]").set_input_files([str(scan)])
+        page.wait_for_function("document.querySelector('#qa-add-files').innerText.includes('edition-2021')",
+                               timeout=30_000)
+        page.locator("#qa-add-button").click()
+        page.wait_for_selector("#qa-add-result .qa-add-ok", timeout=120_000)
+        result = page.locator("#qa-add-result")
+        assert "added 2021-03-05 p.2" in result.locator(".qa-add-ok").inner_text()
+        assert PARK in result.locator("table").inner_text()
+        page.wait_for_function("document.querySelector('#qa-header').innerText.includes('2021-03-05')",
+                               timeout=30_000)
+        ask(page, "青岩刘水上公园的面积是多少？", timeout=60_000)
+        answer = page.locator("#qa-chat [data-testid=bot]").last
+        assert any("12.6公顷" in m.replace(" ", "") for m in answer.locator("mark").all_inner_texts())
+        assert "2021-03-05" in answer.inner_text() and PARK in answer.inner_text()
         assert not only_local(requests), only_local(requests)
     finally:
         demo.close()

@@ -287,7 +287,7 @@ def _bad(kind: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("scanned", r"has no text layer \(a scanned image\?\); OCR it first"),
+        ("scanned", r"has no text layer and OCR found no printed text on its pages \(a photo\?\)"),
         ("encrypted", r"is password-protected; save an unprotected copy"),
         ("truncated", r"is truncated .*; download or export the PDF again"),
         ("damaged", r"is damaged and cannot be read as a PDF; download or export it again"),
@@ -315,10 +315,10 @@ def test_a_permission_restricted_pdf_still_opens(tmp_path: Path) -> None:
     assert "Restricted page, text still readable." in pdf_page_texts(path)[0]
 
 
-def test_glyphs_without_unicode_are_refused_not_dropped_silently(tmp_path: Path, monkeypatch) -> None:
+def test_glyphs_without_unicode_are_read_by_ocr_not_dropped_silently(tmp_path: Path, monkeypatch) -> None:
     import qa.editions.pdf as pp
 
-    path = write_pdf(tmp_path / "glyphs.pdf", [[(40, 40, 20, "标题文字")]])
+    path = write_pdf(tmp_path / "glyphs.pdf", [[(40, 40, 20, "标题文字"), (40, 80, BODY, "正文内容，这是一段正文。")]])
     real = pp._page_lines
 
     def unmapped(layout):
@@ -326,8 +326,7 @@ def test_glyphs_without_unicode_are_refused_not_dropped_silently(tmp_path: Path,
         return [], sum(len(line.text) for line in lines)
 
     monkeypatch.setattr(pp, "_page_lines", unmapped)
-    with pytest.raises(InputError, match="no Unicode mapping"):
-        load_edition(path)
+    assert pdf_page_texts(path) == ["标题文字\n\n正文内容，这是一段正文。\n"]
 
 
 # ---------------------------------------------------------------- command line
