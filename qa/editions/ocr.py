@@ -178,11 +178,36 @@ def ocr_lines(image: Any) -> list[TextLine]:
                 if _units(line.text.replace(" ", "")[:-1]) < _MEASURED:
                     short.append(len(lines))
                 lines.append(line)
-    return _snap_short_lines(lines, short)
+    return _snap_to_sizes(_snap_short_lines(lines, short))
 
 
 # Lines of at least this many em have their type size measured from their pitch.
 _MEASURED = 4
+
+
+def _snap_to_sizes(lines: list[TextLine]) -> list[TextLine]:
+    """Measured sizes scatter by a few percent; a page is set in a few sizes. The size most
+    characters have takes every line within 7% of it, then the next among the rest, and so on;
+    each line gets the median of its group. Body lines then share one size, and a title set
+    1.15 times the body stays apart from the caption under it."""
+    left = sorted(range(len(lines)), key=lambda k: lines[k].size)
+    sizes = list(lines)
+    while left:
+        weight: dict[float, int] = {}
+        for k in left:
+            key = round(lines[k].size, 1)
+            weight[key] = weight.get(key, 0) + len(lines[k].text)
+        # the densest size: most characters within 3% of it
+        centre = max(weight, key=lambda c: sum(w for s, w in weight.items() if abs(s - c) <= 0.03 * c))
+        group = [k for k in left if abs(lines[k].size - centre) <= 0.07 * centre]
+        size = statistics.median(lines[k].size for k in group)
+        for k in group:
+            ln = lines[k]
+            middle = (ln.top + ln.bottom) / 2
+            sizes[k] = TextLine(ln.x0, middle - size / 2, ln.x1, middle + size / 2, size, ln.text)
+        chosen = set(group)
+        left = [k for k in left if k not in chosen]
+    return sizes
 
 
 def _snap_short_lines(lines: list[TextLine], short: list[int]) -> list[TextLine]:

@@ -1,13 +1,17 @@
 """How well scanned pages are read: character error rate, items found, answers over the OCR'd index.
 
-`bench_ocr` lays the bundled sample's items out as a newspaper page (`qa.evaluation.pageimage`),
-makes a degraded scan of it, and reads both through the same path as `edition-qa add page.png`:
+`bench_ocr` lays the bundled sample's items out as a newspaper page (`qa.evaluation.pageimage`)
+and reads four scans of it through the same path as `edition-qa add page.png`: clean; degraded
+(turned 1.5 degrees, blurred, speckled, JPEG); set smaller, as 10-point type scanned at 150 dpi,
+and degraded; with column rules and a halftone photo, turned 2.5 degrees, JPEG at quality 40.
+Each is scored by:
   - character error rate (CER) of the page text against the text printed, in reading order,
     whitespace ignored: Levenshtein distance over the printed text's length. A column read out
     of order costs its length twice, so the figure covers layout as well as recognition;
   - the items parsed from the OCR'd page against those parsed from the text page (kind,
     headline, byline) and each item's body CER;
-  - the bundled question set over an index of the OCR'd page against one of the text page;
+  - the bundled question set over an index of the clean and degraded pages against one of the
+    text page;
   - optionally the same page read by Tesseract (chi_sim), through the same layout, for the
     choice of engine.
 """
@@ -67,28 +71,34 @@ def bench_ocr(*, questions: bool = True, tesseract: bool = False, save: str | Pa
     edition = sample_editions()[0]
     articles = load_edition(edition.path)
     page = render_page(articles)
-    images = {"clean": page.image, "degraded": degrade(page.image)}
+    small = render_page(articles, body_px=21)
+    printed = render_page(articles, print_like=True)
+    # name -> (image, the text printed on it)
+    images = {"clean": (page.image, page.text), "degraded": (degrade(page.image), page.text),
+              "150dpi": (degrade(small.image, angle=-2.0), small.text),
+              "rules+photo": (degrade(printed.image, angle=2.5, jpeg_quality=40), printed.text)}
     folder = Path(save) if save else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        images["clean"].save(folder / f"edition-{edition.date}-p{edition.page:02d}-clean.png")
-        images["degraded"].save(folder / f"edition-{edition.date}-p{edition.page:02d}-degraded.jpg", quality=90)
-        (folder / "printed.txt").write_text(page.text + "\n", encoding="utf-8")
+        for name, (image, text) in images.items():
+            image.save(folder / f"edition-{edition.date}-p{edition.page:02d}-{name}.png")
+            (folder / f"printed-{name}.txt").write_text(text + "\n", encoding="utf-8")
     report: dict[str, Any] = {"page_pixels": list(page.image.size), "printed_chars": len(_SPACE.sub("", page.text)),
                               "items_text": len(articles), "pages": {}}
     texts: dict[str, str] = {}
-    for name, image in images.items():
+    for name, (image, printed_text) in images.items():
         t0 = time.perf_counter()
         text = ocr_page_text(image)
         seconds = time.perf_counter() - t0
-        texts[name] = text
+        if name in ("clean", "degraded"):
+            texts[name] = text
         items = parse_page(text, date=edition.date, page=edition.page)
-        report["pages"][name] = {"seconds": round(seconds, 2), "cer": round(cer(page.text, text), 4),
-                                 **_items_report(articles, items)}
+        report["pages"][name] = {"pixels": list(image.size), "seconds": round(seconds, 2),
+                                 "cer": round(cer(printed_text, text), 4), **_items_report(articles, items)}
         if progress:
             print(f"{name}: {seconds:.1f} s, CER {report['pages'][name]['cer']:.4f}")
     if tesseract:
-        report["tesseract"] = {name: _tesseract(image, page.text) for name, image in images.items()}
+        report["tesseract"] = {name: _tesseract(*images[name]) for name in ("clean", "degraded")}
     if questions:
         report["questions"] = _questions(articles, texts, edition, progress)
     return report
@@ -164,11 +174,13 @@ def _tesseract(image: Any, printed: str) -> dict[str, Any]:
 def format_ocr_report(report: dict[str, Any]) -> str:
     w, h = report["page_pixels"]
     lines = [f"page {w}x{h} px, {report['printed_chars']} characters printed, {report['items_text']} items",
-             f"{'page':<10} {'seconds':>8} {'CER':>7} {'items':>6} {'same':>5} {'headlines':>9} {'body CER max':>12}"]
+             f"{'page':<12} {'pixels':>10} {'seconds':>8} {'CER':>7} {'items':>6} {'same':>5} {'headlines':>9} "
+             f"{'body CER max':>12}"]
     for name, r in report["pages"].items():
         body = f"{r['body_cer_max']:.4f}" if r["body_cer_max"] is not None else "-"
-        lines.append(f"{name:<10} {r['seconds']:>8.1f} {r['cer']:>7.4f} {r['items']:>6} {r['items_same']:>5} "
-                     f"{r['headlines_same']:>9} {body:>12}")
+        size = "x".join(map(str, r["pixels"]))
+        lines.append(f"{name:<12} {size:>10} {r['seconds']:>8.1f} {r['cer']:>7.4f} {r['items']:>6} "
+                     f"{r['items_same']:>5} {r['headlines_same']:>9} {body:>12}")
         lines += [f"  differs: {d}" for d in r["differences"]]
     for name, r in report.get("tesseract", {}).items():
         lines.append(f"tesseract {name}: " + (r["error"] if "error" in r else f"{r['seconds']:.1f} s, CER {r['cer']:.4f}"))

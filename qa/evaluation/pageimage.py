@@ -90,6 +90,7 @@ class _Setter:
         self._truetype = ImageFont.truetype
         self.lines: list[str] = []
         self.column = 0
+        self.print_like = False
         self.top = style.margin  # where the columns start (below a banner headline)
         self.y = self.top
 
@@ -160,11 +161,28 @@ class _Setter:
     def photo(self, height: int) -> None:
         self.need(height + self.style.body * 3)
         s = self.style
-        self.draw.rectangle((self.x, self.y, self.x + s.column_width, self.y + height), fill=200)
+        box = (self.x, self.y, self.x + s.column_width, self.y + height)
+        if self.print_like:  # a halftone: dots of ink in a grey field, as a printed photo scans
+            import numpy as np
+            from PIL import Image
+
+            rng = np.random.default_rng(self.y)
+            dots = np.where(rng.random((height, s.column_width)) < 0.45, 40, 230).astype(np.uint8)
+            self.image.paste(Image.fromarray(dots), box[:2])
+        else:
+            self.draw.rectangle(box, fill=200)
         self.y += height + s.body // 2
 
+    def rules(self) -> None:
+        """A thin vertical rule down the middle of each gutter, under the banner."""
+        s = self.style
+        for c in range(1, s.columns):
+            x = s.margin + c * (s.column_width + s.gutter) - s.gutter // 2
+            self.draw.line([(x, self.top), (x, self.height - s.margin)], fill=0, width=2)
 
-def render_page(articles: list[Article], *, columns: int = 5, body_px: int = 28, height: int = 0) -> PageImage:
+
+def render_page(articles: list[Article], *, columns: int = 5, body_px: int = 28, height: int = 0,
+                print_like: bool = False) -> PageImage:
     """Set the items of one page as a newspaper page image (greyscale).
 
     Args:
@@ -172,6 +190,7 @@ def render_page(articles: list[Article], *, columns: int = 5, body_px: int = 28,
         columns: body columns; the lead item's headline runs across all of them.
         body_px: body type size in pixels (28 px is 10-point type scanned at 200 dpi).
         height: page height in pixels; 0 sizes the page to the text.
+        print_like: rules between the columns and photos as halftone dots (else a flat grey box).
 
     Raises:
         InputError: no items, or they do not fit (with an explicit height).
@@ -184,6 +203,7 @@ def render_page(articles: list[Article], *, columns: int = 5, body_px: int = 28,
         lines = chars / style.column_chars * 1.15
         height = int(lines * body_px * 1.45 / columns) + 6 * body_px + 2 * style.margin + 200
     setter = _Setter(style, height)
+    setter.print_like = print_like
     lead, *rest = articles
     full = style.width - 2 * style.margin
     if lead.headline:
@@ -194,6 +214,8 @@ def render_page(articles: list[Article], *, columns: int = 5, body_px: int = 28,
     _set_item(setter, lead, headline=not lead.headline)
     for item in rest:
         _set_item(setter, item, headline=True)
+    if print_like:
+        setter.rules()
     return PageImage(setter.image, setter.lines)
 
 

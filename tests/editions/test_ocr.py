@@ -54,13 +54,25 @@ def sample_page():
     return articles, pageimage.render_page(articles)
 
 
+def scan_of(articles, copy: str):
+    """The sample page as scanned: clean; degraded; at 150 dpi, degraded; with rules and a halftone photo."""
+    if copy == "150dpi":
+        page = pageimage.render_page(articles, body_px=21)
+        return page, pageimage.degrade(page.image, angle=-2.0)
+    if copy == "rules+photo":
+        page = pageimage.render_page(articles, print_like=True)
+        return page, pageimage.degrade(page.image, angle=2.5, jpeg_quality=40)
+    page = pageimage.render_page(articles)
+    return page, page.image if copy == "clean" else pageimage.degrade(page.image)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("copy", "most"), [("clean", 0.02), ("degraded", 0.05)])
+@pytest.mark.parametrize(("copy", "most"), [("clean", 0.02), ("degraded", 0.05), ("150dpi", 0.05), ("rules+photo", 0.05)])
 def test_the_sample_page_as_a_scan_reads_back_into_its_eight_items(sample_page, copy: str, most: float) -> None:
     from qa.editions.ocr import ocr_page_text
 
-    articles, page = sample_page
-    image = page.image if copy == "clean" else pageimage.degrade(page.image)
+    articles, _ = sample_page
+    page, image = scan_of(articles, copy)
     text = ocr_page_text(image)
     assert cer(page.text, text) <= most
     items = parse_page(text, date="2020-11-14", page=1)
