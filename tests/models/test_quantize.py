@@ -138,3 +138,18 @@ def test_train_int8_scales_writes_them_beside_the_reader(tmp_path, capsys) -> No
                  "--reader-dir", str(folder)]) == 0
     assert "activation maxima of 144 linear layers from 3 questions" in capsys.readouterr().out
     assert len(read_maxima(folder)) == 144
+
+
+@pytest.mark.slow
+def test_weights_shared_with_the_embedder_stay_its_own_when_the_reader_is_quantized(embedder) -> None:
+    # the reader's lower blocks and the embedder's weights are views of the same e5 file;
+    # turning the reader into int8 (smoothing rescales weights) must not touch the embedder's
+    from qa.models.reader import Reader
+
+    texts = ["义乌绿色动力小镇规划面积3.32平方公里。", "query: 新增的植物园赛道有多长？"]
+    before = embedder.embed_passages(texts)
+    fp32, int8 = Reader(precision="fp32"), Reader(precision="int8")
+    assert torch.equal(torch.from_numpy(embedder.embed_passages(texts)), torch.from_numpy(before))
+    lower = fp32.encoder.blocks[0].q.weight
+    assert not lower.requires_grad and torch.equal(lower, Reader(precision="fp32").encoder.blocks[0].q.weight)
+    assert int8.precision == "int8"

@@ -278,3 +278,14 @@ def test_the_word_table_is_e5s_own_read_from_its_file(reader):
     with safe_open(str(materialize_e5() / "model.safetensors"), "pt") as f:
         table = f.get_tensor("embeddings.word_embeddings.weight")
     assert torch.equal(weight[[0, 6, 2, 12345]], table[[0, 6, 2, 12345]])
+
+
+@pytest.mark.slow
+def test_reader_and_embedder_share_one_tokenizer_and_neither_truncates(reader, embedder):
+    # one copy of the 250k-piece tokenizer (about 280 MB) for the process
+    assert reader.tokens._tok is embedder._fast
+    # plain sentence-transformers use sets truncation on it; the reader still reads whole passages
+    embedder._st.encode(["a call that leaves truncation set on the shared tokenizer"])
+    long = "义乌绿色动力小镇规划面积3.32平方公里。" * 60
+    (ids, offsets), = reader.tokens.encode([long])
+    assert len(ids) > 600 and offsets[-1][1] == len(long)
