@@ -35,7 +35,7 @@ def cmd_articles(args: argparse.Namespace) -> int:
     from qa.paths import sample_editions
 
     if args.path:
-        articles = load_edition(Path(args.path), date=args.date, page=args.page)
+        articles = load_edition(Path(args.path), date=args.date, page=args.page, progress=not args.quiet)
     else:
         sample = sample_editions()[0]
         articles = load_edition(
