@@ -283,10 +283,15 @@ def add_uploads(index: Any, files: Sequence[Any] | None, *, date: str | None = N
             done.append(outcome)
             step(len(done) / max(len(staged), 1) * 0.9, f"{len(done)} of {len(staged)} files read")
 
+        def page_read(path: Path, pages_done: int, pages: int) -> None:  # a scan's pages, as OCR reads them
+            name = shown.get(path, path.name)
+            step((len(done) + pages_done / max(pages, 1)) / max(len(staged), 1) * 0.9,
+                 f"OCR of {name}: page {pages_done} of {pages}")
+
         if staged:
             step(0.05, "parsing and embedding")
             target = index.folder if isinstance(index, LiveIndex) else _milvus_location(index)
-            result = add_editions(target, [p for p, _ in staged], report=report)
+            result = add_editions(target, [p for p, _ in staged], report=report, on_page=page_read)
             if result.saved and isinstance(index, LiveIndex):
                 step(0.95, "swapping in the new version")
                 index.refresh()  # answerable as soon as this reply shows

@@ -18,14 +18,14 @@ from __future__ import annotations
 import statistics
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from qa.editions.pagelayout import TextLine, page_text, wide
 from qa.errors import InputError, ModelError
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "image_page_texts", "ocr_lines", "ocr_page_text", "pdf_page_images", "progress_pages", "skew_angle"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "image_page_texts", "ocr_lines", "ocr_page_text", "pdf_page_images", "progress_pages", "skew_angle", "Progress"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # A broadsheet page scanned at 400 dpi is about 80 million pixels; more is refused, not read for minutes.
@@ -56,7 +56,7 @@ def _ocr() -> Any:
 # ---------------------------------------------------------------- files
 
 
-def image_page_texts(path: str | Path, *, progress: bool = False) -> list[str]:
+def image_page_texts(path: str | Path, *, progress: Progress = False) -> list[str]:
     """One page text per image in the file (a multi-page TIFF gives several), in column order.
 
     Raises:
@@ -115,10 +115,22 @@ def _check_size(name: str, size: tuple[int, int]) -> None:
         raise InputError(f"{name} is {w}x{h} pixels, too small to hold a page of text")
 
 
-def progress_pages(images: Iterable[Any], total: int, progress: bool, name: str) -> Iterator[Any]:
-    """The page images, with a progress bar on stderr (one step a page OCR'd) when `progress`."""
+# How OCR progress is shown: True for a bar on stderr, or a function given (pages done, pages in all).
+Progress = bool | Callable[[int, int], None]
+
+
+def progress_pages(images: Iterable[Any], total: int, progress: Progress, name: str) -> Iterator[Any]:
+    """The page images; after each page is OCR'd (when the next is asked for), one step of a
+    progress bar on stderr (`progress` True) or a call `progress(done, total)`."""
     if not progress:
         yield from images
+        return
+    if callable(progress):
+        done = 0
+        for image in images:
+            yield image
+            done += 1
+            progress(done, total)
         return
     from tqdm import tqdm
 

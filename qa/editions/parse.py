@@ -49,7 +49,7 @@ def _article(fields: dict[str, Any], *, date: str, page: int, n: int) -> Article
 
 
 def load_edition(path: str | Path, *, date: str | None = None, page: int | None = None,
-                 progress: bool = False) -> list[Article]:
+                 progress: Any = False) -> list[Article]:
     """Read an edition page: a .txt OCR page, a .jsonl of structured articles, an e-paper .pdf
     (pages without a text layer are OCR'd) or a scanned page image (.png, .jpg, .tif; OCR'd).
 
@@ -58,7 +58,8 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
         date: ISO date of the edition; default from a sidecar `<name>.json`, else the file name.
         page: page number; default likewise (`edition-2020-11-14-p01.txt` -> 2020-11-14, 1).
             A multi-page PDF or TIFF numbers its pages from this one on (from 1 when unknown).
-        progress: show a progress bar per page while pages are OCR'd.
+        progress: while pages are OCR'd, True shows a progress bar on stderr; a function is
+            called with (pages done, pages in all) after each page.
 
     Raises:
         InputError: missing, empty, binary or undecodable file, unknown extension, bad JSONL,
@@ -88,7 +89,7 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
     return parse_page(text, date=date if date is not None else _check_date(meta_date, p), page=meta_page if page is None else page)
 
 
-def _load_pages(p: Path, *, date: str | None, page: int | None, progress: bool) -> list[Article]:
+def _load_pages(p: Path, *, date: str | None, page: int | None, progress: Any) -> list[Article]:
     """Articles of every page of a PDF or image file; its page k (from 0) is printed page `page + k`.
     Page 0 (unknown) numbers a one-page file 0, as for a .txt page, and a longer one 1..n."""
     meta_date, meta_page = _metadata(p)

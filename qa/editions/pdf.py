@@ -33,11 +33,12 @@ _TODO_SCAN = "give a scan of printed text at 200-400 dpi, or the page's text as 
 # ---------------------------------------------------------------- reading the file
 
 
-def pdf_page_texts(path: str | Path, *, progress: bool = False) -> list[str]:
+def pdf_page_texts(path: str | Path, *, progress: Any = False) -> list[str]:
     """One text per PDF page, in column order, shaped like OCR'd page text ("" for a page without text).
 
     A page without a text layer (a scan), or whose glyphs have no Unicode mapping, is rendered
     and OCR'd (`qa.editions.ocr`); a page where OCR finds no text either (a full-page photo) is "".
+    `progress` shows the pages OCR'd (`qa.editions.ocr.Progress`).
 
     Raises:
         InputError: not a PDF, damaged or truncated, password-protected, or no text on any page.

@@ -21,6 +21,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,8 @@ def _writer(location: Any, model: Any = None, *, create: bool = False) -> Iterat
 def add_editions(location: str | os.PathLike | Location, paths: Iterable[str | os.PathLike], *,
                  model: Any = None, date: str | None = None, page: int | None = None,
                  progress: bool = False,
-                 report: Callable[[AddOutcome], None] | None = None) -> AddResult:
+                 report: Callable[[AddOutcome], None] | None = None,
+                 on_page: Callable[[Path, int, int], None] | None = None) -> AddResult:
     """Add edition files and folders to the index at `location` (created when missing).
 
     A page whose file has the same sha256 as the stored one is left as it is ("unchanged");
@@ -201,6 +203,7 @@ def add_editions(location: str | os.PathLike | Location, paths: Iterable[str | o
         date, page: the edition of a single file (default: sidecar JSON, then the file name).
         progress: show progress bars while OCR-ing scanned pages and embedding.
         report: called with each file's outcome as soon as it is known.
+        on_page: called with (file, pages done, pages in all) after each scanned page is OCR'd.
     Returns:
         The outcomes in file order, whether a new version was saved, and the index's counts.
     """
@@ -216,7 +219,8 @@ def add_editions(location: str | os.PathLike | Location, paths: Iterable[str | o
         for path, error in files:
             if not error:
                 try:
-                    articles = load_edition(path, date=date, page=page, progress=progress)
+                    pages_read = partial(on_page, path) if on_page is not None else progress
+                    articles = load_edition(path, date=date, page=page, progress=pages_read)
                     digest = hashlib.sha256(path.read_bytes()).hexdigest()
                     pages = tuple(sorted({(a.date, a.page) for a in articles}))
                     if not pages:

@@ -121,6 +121,29 @@ def test_add_uploads_adds_good_files_and_reports_bad_ones_in_one_line(served, tm
     assert "unchanged 2021-03-05 p.1" in again
 
 
+def test_a_scan_of_two_pages_shows_its_pages_as_ocr_reads_them(served, tmp_path):
+    import io
+
+    from PIL import Image
+
+    from qa.editions.parse import parse_page
+    from qa.evaluation.pageimage import render_page
+
+    frames = [render_page(parse_page(NEW_PAGE.replace("青岩刘", name), date="2021-03-07", page=1), columns=2).image
+              for name in ("青岩刘", "佛堂")]
+    data = io.BytesIO()
+    frames[0].save(data, format="TIFF", save_all=True, append_images=frames[1:])
+    scan = upload(tmp_path / "gradio" / "a", "edition-2021-03-07.tif", data.getvalue())
+    steps: list[tuple[float, str]] = []
+    html = archive_panel.add_uploads(served, [scan], root=tmp_path / "gradio",
+                                     progress=lambda f, d: steps.append((f, d)))
+    assert "added 2021-03-07 p.1, 2021-03-07 p.2" in html
+    pages = [(f, d) for f, d in steps if d.startswith("OCR of")]
+    assert [d for _, d in pages] == ["OCR of edition-2021-03-07.tif: page 1 of 2",
+                                     "OCR of edition-2021-03-07.tif: page 2 of 2"]
+    assert 0 < pages[0][0] < pages[1][0] <= 0.9
+
+
 def test_adding_is_refused_when_read_only_or_not_a_folder(served, tmp_path):
     good = upload(tmp_path / "gradio" / "a", "edition-2021-03-05-p01.txt", NEW_PAGE)
     with pytest.raises(QAError, match="read-only"):
