@@ -4,28 +4,27 @@ The engine is RapidOCR on ONNX Runtime with the PP-OCRv4 Chinese/English models 
 ships (Apache-2.0; chosen over Tesseract's chi_sim by character error rate and speed on two
 cores, docs/ocr.md). It finds text lines and reads them, with a box per character.
 
-Its lines become `qa.editions.pagelayout.TextLine`s with a type size measured from the
-character pitch (a line's width over its characters; box heights vary with the detector's
-margins), boxes trimmed to that size, a line parted where a gap between two characters is a
-column gutter, and a space put where the gap is a printed space. `qa.editions.pagelayout` then
-reads the page in column order, as for a PDF's text layer.
+A page is straightened first (`skew_angle`); its lines become `qa.editions.pagelayout.TextLine`s
+(`qa.editions.ocrlines`), which `qa.editions.pagelayout` reads in column order, as for a PDF's
+text layer.
 
 Bad images (empty, truncated, not an image, too large) raise one-line `InputError`s.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from qa.editions.pagelayout import TextLine, page_text, wide
+from qa.editions.ocrlines import text_lines
+from qa.editions.pagelayout import TextLine, page_text
 from qa.errors import InputError, ModelError
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "image_page_texts", "ocr_lines", "ocr_page_text", "pdf_page_images", "progress_pages", "skew_angle", "Progress"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Progress", "image_page_texts", "ocr_lines", "ocr_page_text",
+           "pdf_page_images", "progress_pages", "skew_angle"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # A broadsheet page scanned at 400 dpi is about 80 million pixels; more is refused, not read for minutes.
@@ -47,7 +46,7 @@ def _ocr() -> Any:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:  # a dependency; OpenCV also needs libGL and GLib from the system
             hint = ("on Debian/Ubuntu: apt-get install libgl1 libglib2.0-0" if "lib" in str(exc)
-                    else "pip install rapidocr-onnxruntime")
+                    else "pip install rapidocr-onnxruntime (Python 3.10 to 3.12)")
             raise ModelError(f"the OCR engine cannot start ({' '.join(str(exc).split())}); {hint}") from exc
         _engine = RapidOCR(max_side_len=MAX_SIDE, print_verbose=False)
     return _engine
@@ -175,71 +174,7 @@ def ocr_lines(image: Any) -> list[TextLine]:
     arr = _deskew(arr)
     with _lock:  # one page at a time: the engine's two cores are already busy
         result, _ = _ocr()(np.ascontiguousarray(arr[:, :, ::-1]), return_word_box=True)
-    ink = arr.min(axis=2) < 128
-    pieces: list[list[tuple[float, float, float, float, str]]] = []
-    for box, text, _score, char_boxes, chars, *_ in result or []:
-        pieces.append(_characters(box, text, char_boxes, chars))
-    pitch_per_height = _pitch_per_height(pieces)
-    starts = sorted(chars[0][0] for chars in pieces if chars)
-    lines: list[TextLine] = []
-    short: list[int] = []
-    for chars in pieces:
-        for run in _split_at_gutters(chars, starts):
-            line = _line(run, pitch_per_height, ink)
-            if line is not None:
-                if _units(line.text.replace(" ", "")[:-1]) < _MEASURED:
-                    short.append(len(lines))
-                lines.append(line)
-    return _snap_to_sizes(_snap_short_lines(lines, short))
-
-
-# Lines of at least this many em have their type size measured from their pitch.
-_MEASURED = 4
-
-
-def _snap_to_sizes(lines: list[TextLine]) -> list[TextLine]:
-    """Measured sizes scatter by a few percent; a page is set in a few sizes. The size most
-    characters have takes every line within 7% of it, then the next among the rest, and so on;
-    each line gets the median of its group. Body lines then share one size, and a title set
-    1.15 times the body stays apart from the caption under it."""
-    left = sorted(range(len(lines)), key=lambda k: lines[k].size)
-    sizes = list(lines)
-    while left:
-        weight: dict[float, int] = {}
-        for k in left:
-            key = round(lines[k].size, 1)
-            weight[key] = weight.get(key, 0) + len(lines[k].text)
-        # the densest size: most characters within 3% of it
-        centre = max(weight, key=lambda c: sum(w for s, w in weight.items() if abs(s - c) <= 0.03 * c))
-        group = [k for k in left if abs(lines[k].size - centre) <= 0.07 * centre]
-        size = statistics.median(lines[k].size for k in group)
-        for k in group:
-            ln = lines[k]
-            middle = (ln.top + ln.bottom) / 2
-            sizes[k] = TextLine(ln.x0, middle - size / 2, ln.x1, middle + size / 2, size, ln.text)
-        chosen = set(group)
-        left = [k for k in left if k not in chosen]
-    return sizes
-
-
-def _snap_short_lines(lines: list[TextLine], short: list[int]) -> list[TextLine]:
-    """A short line ("展。”", the last line of a headline) has no pitch to measure, only a box
-    height; it takes the size of the nearest measured line just above or below it in the same
-    column where the two sizes are within a half (a short line's box is a poor measure), so it
-    stays in its paragraph or headline."""
-    measured = [ln for k, ln in enumerate(lines) if k not in set(short)]
-    out = list(lines)
-    for k in short:
-        ln = lines[k]
-        near = [m for m in measured
-                if min(m.x1, ln.x1) - max(m.x0, ln.x0) > 0 and abs(m.top - ln.top) < 2.5 * max(m.size, ln.size)]
-        if not near:
-            continue
-        best = min(near, key=lambda m: abs(m.top - ln.top))
-        if abs(best.size - ln.size) <= 0.5 * best.size:
-            middle = (ln.top + ln.bottom) / 2
-            out[k] = TextLine(ln.x0, middle - best.size / 2, ln.x1, middle + best.size / 2, best.size, ln.text)
-    return out
+    return text_lines(result or [], arr.min(axis=2) < 128)
 
 
 def skew_angle(gray: Any) -> float:
@@ -281,124 +216,3 @@ def _deskew(arr: Any) -> Any:
         return arr
     turned = Image.fromarray(arr).rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=(255, 255, 255))
     return np.asarray(turned)
-
-
-def _characters(box: Any, text: str, char_boxes: Any, chars: Any) -> list[tuple[float, float, float, float, str]]:
-    """(x0, top, x1, bottom, text) per character; the line's box where the engine gave none."""
-    xs = [pt[0] for pt in box]
-    ys = [pt[1] for pt in box]
-    top, bottom = min(ys), max(ys)
-    if not chars or not char_boxes or len(char_boxes) != len(chars) or "".join(chars).replace(" ", "") != text.replace(" ", ""):
-        return [(min(xs), top, max(xs), bottom, text)]
-    out = []
-    for cb, ch in zip(char_boxes, chars):
-        cx = [pt[0] for pt in cb]
-        out.append((float(min(cx)), top, float(max(cx)), bottom, ch))
-    return out
-
-
-def _units(text: str) -> float:
-    """A line's width in em: full-width characters 1, others about half."""
-    return sum(1.0 if wide(c) else 0.5 for c in text)
-
-
-def _pitch_per_height(pieces: list[list[tuple[float, float, float, float, str]]]) -> float:
-    """The page's ratio of type size (character pitch) to detected box height, from its long lines."""
-    ratios = []
-    for chars in pieces:
-        text = "".join(c[4] for c in chars)
-        units = _units(text)
-        if units >= 6:
-            width = chars[-1][2] - chars[0][0]
-            height = chars[0][3] - chars[0][1]
-            if height > 0:
-                ratios.append(width / units / height)
-    return statistics.median(ratios) if ratios else 0.75
-
-
-def _split_at_gutters(chars: list[tuple[float, float, float, float, str]],
-                      starts: list[float]) -> list[list[tuple[float, float, float, float, str]]]:
-    """Part a detected line where the detector joined lines of neighbouring columns: at a gap
-    wider than an em after which at least three other lines of the page start (a column's
-    left edge). A wide space inside one line (between the roles of a byline) is kept."""
-    import bisect
-
-    if len(chars) < 2:
-        return [chars]
-    em = _em(chars)
-    runs = [[chars[0]]]
-    for prev, cur in zip(chars, chars[1:]):
-        if cur[0] - prev[2] > em:
-            lo = bisect.bisect_left(starts, cur[0] - 0.6 * em)
-            hi = bisect.bisect_right(starts, cur[0] + 0.6 * em)
-            if hi - lo >= 3:
-                runs.append([])
-        runs[-1].append(cur)
-    return runs
-
-
-def _em(chars: list[tuple[float, float, float, float, str]]) -> float:
-    """The type size of a run of characters: the median pitch of its full-width characters, else its height."""
-    pitches = [c[2] - c[0] for c in chars if wide(c[4])]
-    height = chars[0][3] - chars[0][1]
-    if len(pitches) >= 2:
-        return max(statistics.median(pitches), 0.5 * height)
-    return 0.75 * height
-
-
-def _line(run: list[tuple[float, float, float, float, str]], pitch_per_height: float, ink: Any) -> TextLine | None:
-    """One TextLine from a run of characters: size from the pitch, box trimmed to the size, spaces where the print has them."""
-    x0, x1 = run[0][0], run[-1][2]
-    top, bottom = run[0][1], run[0][3]
-    height = bottom - top
-    # the pitch from the first character's left edge to the last one's: a closing "。" inks
-    # only part of its em, so the right edge would shrink the measure
-    units = _units("".join(c[4] for c in run[:-1]).replace(" ", ""))
-    size = (run[-1][0] - x0) / units if units >= _MEASURED else height * pitch_per_height
-    size = min(max(size, 0.4 * height), 1.2 * height)
-    spaces = _space_positions(run, size, ink)
-    parts: list[str] = []
-    for k, c in enumerate(run):
-        if k in spaces and parts and not parts[-1].endswith(" ") and not c[4].startswith(" "):
-            parts.append(" ")
-        parts.append(c[4])
-    text = "".join(parts).strip()
-    if not text or (len(text) <= 2 and all(_punctuation(c) for c in text)):
-        return None  # nothing, or a speck read as a lone "、" in a gutter
-    middle = (top + bottom) / 2
-    return TextLine(x0, middle - size / 2, x1, middle + size / 2, size, text)
-
-
-def _space_positions(run: list[tuple[float, float, float, float, str]], size: float, ink: Any) -> set[int]:
-    """Indexes k of the run with a printed space before character k: a white gap in the image
-    at least 0.3 em wide (a space set in CJK text; glyphs themselves stand about 0.1 em apart
-    and hold no gap wider than 0.2 em) between two characters that are not punctuation (a
-    full-width comma leaves half an em of white by itself)."""
-    import numpy as np
-
-    h, w = ink.shape
-    top, bottom = max(int(run[0][1]), 0), min(int(run[0][3]) + 1, h)
-    left, right = max(int(run[0][0]), 0), min(int(run[-1][2]) + 1, w)
-    if bottom - top < 2 or right - left < 2 or len(run) < 2:
-        return set()
-    columns = ink[top:bottom, left:right].sum(axis=0) >= 1
-    # white runs between inked columns
-    edges = np.flatnonzero(np.diff(columns.astype(np.int8)))
-    out: set[int] = set()
-    for start, stop in zip(edges[::2], edges[1::2]) if columns[0] else zip(edges[1::2], edges[2::2]):
-        gap0, gap1 = left + start + 1, left + stop + 1
-        if gap1 - gap0 < 0.3 * size:
-            continue
-        middle = (gap0 + gap1) / 2
-        k = min(range(1, len(run)), key=lambda j: abs((run[j - 1][2] + run[j][0]) / 2 - middle))
-        if _punctuation(run[k - 1][4]) or _punctuation(run[k][4]):
-            continue
-        if abs((run[k - 1][2] + run[k][0]) / 2 - middle) <= 0.6 * size:
-            out.add(k)
-    return out
-
-
-def _punctuation(text: str) -> bool:
-    import unicodedata
-
-    return any(unicodedata.category(ch).startswith(("P", "S")) for ch in text)

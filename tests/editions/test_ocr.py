@@ -239,3 +239,17 @@ def test_edit_distance_matches_the_textbook_recurrence() -> None:
         assert edit_distance(a, b) == slow(a, b)
     assert edit_distance("kitten", "sitting") == 3
     assert cer("义乌 绿色\n动力", "义乌绿色动刀") == pytest.approx(1 / 6)
+
+
+def test_without_the_ocr_engine_a_scan_is_refused_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    import qa.editions.ocr as ocr
+    from qa.errors import ModelError
+
+    path, _ = small_page(tmp_path)
+    monkeypatch.setattr(ocr, "_engine", None)
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # import fails, as where not installed
+    with pytest.raises(ModelError, match=r"the OCR engine cannot start .*pip install rapidocr-onnxruntime") as info:
+        load_edition(path)
+    assert "\n" not in str(info.value)
