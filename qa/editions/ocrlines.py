@@ -78,7 +78,8 @@ def _snap_short_lines(lines: list[TextLine], short: list[int]) -> list[TextLine]
     height; it takes the size of the nearest measured line just above or below it in the same
     column where the two sizes are within a half (a short line's box is a poor measure), so it
     stays in its paragraph or headline."""
-    measured = [ln for k, ln in enumerate(lines) if k not in set(short)]
+    unmeasured = set(short)
+    measured = [ln for k, ln in enumerate(lines) if k not in unmeasured]
     out = list(lines)
     for k in short:
         ln = lines[k]
@@ -98,7 +99,8 @@ def _characters(box: Any, text: str, char_boxes: Any, chars: Any) -> list[_Char]
     xs = [pt[0] for pt in box]
     ys = [pt[1] for pt in box]
     top, bottom = min(ys), max(ys)
-    if not chars or not char_boxes or len(char_boxes) != len(chars) or "".join(chars).replace(" ", "") != text.replace(" ", ""):
+    same = bool(chars) and bool(char_boxes) and len(char_boxes) == len(chars)
+    if not same or "".join(chars).replace(" ", "") != text.replace(" ", ""):
         return [(min(xs), top, max(xs), bottom, text)]
     out = []
     for cb, ch in zip(char_boxes, chars):
