@@ -253,3 +253,17 @@ def test_without_the_ocr_engine_a_scan_is_refused_in_one_line(tmp_path: Path, mo
     with pytest.raises(ModelError, match=r"the OCR engine cannot start .*pip install rapidocr-onnxruntime") as info:
         load_edition(path)
     assert "\n" not in str(info.value)
+
+
+def test_two_scans_read_at_once_read_as_one_at_a_time(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa.editions.ocr import ocr_page_text
+
+    first, _ = small_page(tmp_path, "a.png")
+    second, _ = small_page(tmp_path, "b.png", PARK_PAGE.replace("青岩刘水上公园今日开园", "佛堂古镇游客中心启用"))
+    images = [Image.open(first), Image.open(second)]
+    alone = [ocr_page_text(image) for image in images]
+    with ThreadPoolExecutor(2) as pool:  # two users adding scans: the engine reads one page at a time
+        together = list(pool.map(ocr_page_text, images * 2))
+    assert together == alone * 2
