@@ -14,7 +14,7 @@ from typing import Any
 
 from qa.editions import ocrtext as ot
 from qa.editions.layout import page_items
-from qa.editions.ocr import IMAGE_SUFFIXES
+from qa.editions.ocr import IMAGE_SUFFIXES, Progress
 from qa.errors import InputError
 from qa.types import KINDS, Article, stable_hash
 
@@ -49,7 +49,7 @@ def _article(fields: dict[str, Any], *, date: str, page: int, n: int) -> Article
 
 
 def load_edition(path: str | Path, *, date: str | None = None, page: int | None = None,
-                 progress: Any = False) -> list[Article]:
+                 progress: Progress = False) -> list[Article]:
     """Read an edition page: a .txt OCR page, a .jsonl of structured articles, an e-paper .pdf
     (pages without a text layer are OCR'd) or a scanned page image (.png, .jpg, .tif; OCR'd).
 
@@ -89,7 +89,7 @@ def load_edition(path: str | Path, *, date: str | None = None, page: int | None 
     return parse_page(text, date=date if date is not None else _check_date(meta_date, p), page=meta_page if page is None else page)
 
 
-def _load_pages(p: Path, *, date: str | None, page: int | None, progress: Any) -> list[Article]:
+def _load_pages(p: Path, *, date: str | None, page: int | None, progress: Progress) -> list[Article]:
     """Articles of every page of a PDF or image file; its page k (from 0) is printed page `page + k`.
     Page 0 (unknown) numbers a one-page file 0, as for a .txt page, and a longer one 1..n."""
     meta_date, meta_page = _metadata(p)

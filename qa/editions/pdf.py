@@ -21,6 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from qa.editions.ocr import Progress
 from qa.editions.pagelayout import TextLine, page_text, same_size, wide
 from qa.errors import InputError
 
@@ -33,7 +34,7 @@ _TODO_SCAN = "give a scan of printed text at 200-400 dpi, or the page's text as 
 # ---------------------------------------------------------------- reading the file
 
 
-def pdf_page_texts(path: str | Path, *, progress: Any = False) -> list[str]:
+def pdf_page_texts(path: str | Path, *, progress: Progress = False) -> list[str]:
     """One text per PDF page, in column order, shaped like OCR'd page text ("" for a page without text).
 
     A page without a text layer (a scan), or whose glyphs have no Unicode mapping, is rendered

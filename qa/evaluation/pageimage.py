@@ -78,8 +78,8 @@ class _Style:
 class _Setter:
     """Sets text into the columns of one page, top to bottom, left to right."""
 
-    def __init__(self, style: _Style, height: int) -> None:
-        from PIL import Image, ImageDraw, ImageFont
+    def __init__(self, style: _Style, height: int, *, print_like: bool = False) -> None:
+        from PIL import Image, ImageDraw
 
         self.style = style
         self.height = height
@@ -87,16 +87,17 @@ class _Setter:
         self.draw = ImageDraw.Draw(self.image)
         self._font_path = str(cjk_font_path())
         self._fonts: dict[int, object] = {}
-        self._truetype = ImageFont.truetype
         self.lines: list[str] = []
         self.column = 0
-        self.print_like = False
+        self.print_like = print_like
         self.top = style.margin  # where the columns start (below a banner headline)
         self.y = self.top
 
     def font(self, size: int):
+        from PIL import ImageFont
+
         if size not in self._fonts:
-            self._fonts[size] = self._truetype(self._font_path, size)
+            self._fonts[size] = ImageFont.truetype(self._font_path, size)
         return self._fonts[size]
 
     def wrap(self, text: str, size: int, width: int, *, indent: int = 0) -> list[str]:
@@ -202,8 +203,7 @@ def render_page(articles: list[Article], *, columns: int = 5, body_px: int = 28,
         chars = sum(len(a.body) + len(a.headline) * 3 + 40 for a in articles)
         lines = chars / style.column_chars * 1.15
         height = int(lines * body_px * 1.45 / columns) + 6 * body_px + 2 * style.margin + 200
-    setter = _Setter(style, height)
-    setter.print_like = print_like
+    setter = _Setter(style, height, print_like=print_like)
     lead, *rest = articles
     full = style.width - 2 * style.margin
     if lead.headline:
