@@ -3,7 +3,8 @@
 Flow of `ask`: resolve a follow-up against the history (`qa.answers.followup`: the rules'
 rewrite, or when that gets no answer the most confident of the other candidate rewrites), retrieve passages
 (`qa.search.retrieve`), and let the trained reader (`qa.models.reader`) read the best READ_K of them with the
-question. Every span it proposes has a margin: its score minus the no-answer score of its
+question (the first alone when a span of it ranks at least the rank `edition-qa bench first-passage`
+fitted, except for follow-ups). Every span it proposes has a margin: its score minus the no-answer score of its
 passage. Then:
 - the short answer is the span with the highest rank: its margin less a length prior fitted on
   dev data (`edition-qa bench length-prior`, stored in reader.json), plus a weight times how far
@@ -34,12 +35,13 @@ from qa.answers.followup import HistoryItem, candidate_questions, history_questi
 from qa.errors import QuestionError
 from qa.language.english import english_rendering
 from qa.language.translate import question_language
-from qa.models.reader import Reading, Span, get_reader
+from qa.models.reader import get_reader
+from qa.models.spans import Reading, Span
 from qa.text import has_han, normalize, question_terms, split_sentences
 from qa.types import Answer, Article, Citation, Hit
 
-__all__ = ["ask", "warm", "answer_features", "confidence_from", "cut_question", "no_answer_settings", "read_hits",
-           "reading_question", "retrieval_weight", "span_order",
+__all__ = ["ask", "warm", "answer_features", "confidence_from", "cut_question", "first_passage_rank",
+           "no_answer_settings", "rate_readings", "read_hits", "reading_question", "retrieval_weight", "span_order",
            "ANSWER_FEATURES", "MAX_QUESTION_CHARS", "READ_K"]
 
 # A question longer than this is cut (the UI says so); retrieval and the reader cut further.
@@ -239,9 +241,32 @@ class _Read:
         return self.confidence >= self.calibration.get("threshold", _DEFAULT_CALIBRATION["threshold"])
 
 
+def first_passage_rank(reader: Any) -> float | None:
+    """The rank (margin less length prior) at which a span of the first passage answers without
+    the others being read (reader.json, fitted by `edition-qa bench first-passage`; None: all
+    READ_K passages are read)."""
+    fitted = (reader.config.get("first_passage") or {}).get("rank")
+    return float(fitted) if fitted is not None else None
+
+
+def rate_readings(read_as: str, hits: Sequence[Hit], readings: Sequence[Reading], reader: Any, pairing: str,
+                  preferred: Sequence[str] = ()) -> tuple[list[Span], dict[str, Any], float]:
+    """Every span read, best first, the no-answer calibration of `pairing`, and the confidence
+    that the best span answers (0 when no span was read)."""
+    ranked = _ranked_spans(readings, hits, preferred, retrieval_weight(reader))
+    calibration = no_answer_settings(reader, pairing)
+    if not ranked:
+        return ranked, calibration, 0.0
+    # how sure the reader is that an answer is there: the best margin (before the length prior)
+    # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
+    features = answer_features(read_as, hits, readings, [_bonus(h, preferred) for h in hits])
+    return ranked, calibration, round(confidence_from(features, calibration), 4)
+
+
 def _read_question(question: str, index: Any, reader: Any, preferred: Sequence[str],
                    filters: dict[str, Any], k: int) -> _Read:
-    """Retrieve `question`, read the best READ_K passages and rate the best span."""
+    """Retrieve `question`, read the best READ_K passages (the first alone when it answers surely;
+    all of them for a follow-up, whose previous articles may win) and rate the best span."""
     from qa.search.retrieve import retrieve
 
     hits = retrieve(question, k=max(k, READ_K), index=index, **filters)
@@ -249,15 +274,9 @@ def _read_question(question: str, index: Any, reader: Any, preferred: Sequence[s
         return _Read(question, (), question, "zh", (), {}, 0.0)
     read = hits[:READ_K]
     read_as, pairing = reading_question(question, read)
-    readings = reader.read(read_as, [_passage_text(h) for h in read], lang=pairing)
-    ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
-    calibration = no_answer_settings(reader, pairing)
-    if not ranked:
-        return _Read(question, tuple(hits), read_as, pairing, (), calibration, 0.0)
-    # how sure the reader is that an answer is there: the best margin (before the length prior)
-    # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
-    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read])
-    confidence = round(confidence_from(features, calibration), 4)
+    readings = reader.read(read_as, [_passage_text(h) for h in read], lang=pairing,
+                           first_alone=None if preferred else first_passage_rank(reader))
+    ranked, calibration, confidence = rate_readings(read_as, read, readings, reader, pairing, preferred)
     return _Read(question, tuple(hits), read_as, pairing, tuple(ranked), calibration, confidence)
 
 

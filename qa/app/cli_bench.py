@@ -95,6 +95,24 @@ def cmd_bench_retrieval_weight(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_first_passage(args: argparse.Namespace) -> int:
+    from qa.evaluation.first_passage import bench_first_passage
+
+    report = bench_first_passage(args.file, limit=args.limit, progress=not args.quiet)
+    print(f"rank   fit EM/F1 (all read) alone changed ({report['fit_questions']} q)   "
+          f"check EM/F1 (all read) alone changed ({report['check_questions']} q)")
+    for row in report["table"]:
+        mark = "  <- chosen" if row["rank"] == report["rank"] else ""
+        print(f"{row['rank']:<6} " + "   ".join(
+            f"{row[h + '_em']:5.2f} / {row[h + '_f1']:5.2f} ({row[h + '_em_all']:5.2f} / {row[h + '_f1_all']:5.2f}) "
+            f"{row[h + '_first_alone']:.3f} {row[h + '_changed']:>4}" for h in ("fit", "check")) + mark)
+    if args.json:
+        write_json(args.json, report)
+    if args.write:
+        print(f"written to {update_config({'first_passage': report})}")
+    return 0
+
+
 def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     from qa.evaluation.calibration import bench_calibrate
 
@@ -242,13 +260,16 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--write", action="store_true", help="store the chosen weight in the reader's reader.json")
     b.add_argument("--json", metavar="OUT", help="also write the whole table")
     b.set_defaults(func=cmd_bench_length_prior)
-    b = bench.add_parser("retrieval-weight", help="fit how much retrieval counts in ask's span ranking "
-                         "on a SQuAD-format file")
-    b.add_argument("file")
-    b.add_argument("--limit", type=int, help="only N answerable questions, spread over the file")
-    b.add_argument("--write", action="store_true", help="store the chosen weight in the reader's reader.json")
-    b.add_argument("--json", metavar="OUT", help="also write the whole table")
-    b.set_defaults(func=cmd_bench_retrieval_weight)
+    for name, what, fitted, func in (
+            ("retrieval-weight", "how much retrieval counts in ask's span ranking", "weight",
+             cmd_bench_retrieval_weight),
+            ("first-passage", "when ask reads the first passage alone", "rank", cmd_bench_first_passage)):
+        b = bench.add_parser(name, help=f"fit {what} on a SQuAD-format file")
+        b.add_argument("file")
+        b.add_argument("--limit", type=int, help="only N answerable questions, spread over the file")
+        b.add_argument("--write", action="store_true", help=f"store the chosen {fitted} in the reader's reader.json")
+        b.add_argument("--json", metavar="OUT", help="also write the whole table")
+        b.set_defaults(func=func)
     b = bench.add_parser("calibrate", help="fit the reader's no-answer calibration on a SQuAD-format file")
     b.add_argument("file")
     b.add_argument("--limit", type=int, help="only N questions, spread over the file")

@@ -63,8 +63,8 @@ def cmd_train_combine(args: argparse.Namespace) -> int:
     size = (Path(args.out) / "reader.safetensors").stat().st_size
     print(f"{len(config['members'])} readers combined into {args.out} ({config['storage']}, "
           f"{size / 1e6:.1f} MB; {config['train_time_s_in_all']} s of training in all); fit its length prior, "
-          "retrieval weight and no-answer calibration again (bench length-prior / retrieval-weight / calibrate "
-          "--write, with EDITION_QA_READER set to it)")
+          "retrieval weight, first-passage rank and no-answer calibration again (bench length-prior / "
+          "retrieval-weight / first-passage / calibrate --write, with EDITION_QA_READER set to it)")
     return 0
 
 

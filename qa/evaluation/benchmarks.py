@@ -54,6 +54,26 @@ def squad_paragraphs(path: str | os.PathLike) -> list[tuple[Article, list[Questi
     return out
 
 
+def answerable_spread(paragraphs: list[tuple[Article, list[Question]]], limit: int | None,
+                      path: str | os.PathLike) -> list[tuple[int, Question]]:
+    """The answerable questions of `paragraphs` with their paragraph's number, `limit` of them
+    spread evenly over the file (all when None); InputError when there are none."""
+    asked = [(n, q) for n, (_, qs) in enumerate(paragraphs) for q in qs if q.answerable]
+    if limit:
+        asked = asked[::max(len(asked) // limit, 1)][:limit]
+    if not asked:
+        raise InputError(f"{path} holds no answerable questions")
+    return asked
+
+
+def paragraph_halves(rows: list[dict[str, Any]], what: str) -> dict[str, list[dict[str, Any]]]:
+    """Rows of even-numbered paragraphs ("fit": they choose `what`) and of odd ones ("check")."""
+    halves = {"fit": [r for r in rows if r["paragraph"] % 2 == 0], "check": [r for r in rows if r["paragraph"] % 2]}
+    if not halves["fit"] or not halves["check"]:
+        raise InputError(f"the {what} needs questions from at least two paragraphs")
+    return halves
+
+
 def passage_recall(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
                    ks: Sequence[int] = (1, 5), fusion: dict[str, Any] | None = None) -> dict[int, float]:
     """Share of questions whose gold answer (any of them, compacted) is in a top-k passage.

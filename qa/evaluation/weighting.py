@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from qa.errors import InputError
-from qa.evaluation.benchmarks import squad_paragraphs
+from qa.evaluation.benchmarks import answerable_spread, paragraph_halves, squad_paragraphs
 from qa.evaluation.evaluate import progress_bar
 
 __all__ = ["WEIGHT_GRID", "bench_retrieval_weight"]
@@ -34,11 +33,7 @@ def _read_all(path: str | os.PathLike, *, limit: int | None, model: Any, progres
     from qa.store.index import DEFAULT_MODEL, Index
 
     paragraphs = squad_paragraphs(path)
-    asked = [(n, q) for n, (_, qs) in enumerate(paragraphs) for q in qs if q.answerable]
-    if limit:
-        asked = asked[::max(len(asked) // limit, 1)][:limit]
-    if not asked:
-        raise InputError(f"{path} holds no answerable questions")
+    asked = answerable_spread(paragraphs, limit, path)
     index = Index.from_articles([a for a, _ in paragraphs], model=model or DEFAULT_MODEL, progress=progress)
     reader = get_reader()
     rows = []
@@ -95,9 +90,7 @@ def bench_retrieval_weight(path: str | os.PathLike, *, limit: int | None = None,
     from qa.answers.ask import READ_K
 
     rows = _read_all(path, limit=limit, model=model, progress=progress)
-    halves = {"fit": [r for r in rows if r["paragraph"] % 2 == 0], "check": [r for r in rows if r["paragraph"] % 2]}
-    if not halves["fit"] or not halves["check"]:
-        raise InputError("the retrieval weight needs questions from at least two paragraphs")
+    halves = paragraph_halves(rows, "retrieval weight")
     table = []
     for read in range(1, MAX_READ + 1):
         for weight in WEIGHT_GRID:

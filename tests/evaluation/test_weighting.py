@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa.evaluation.questions import Question
 from qa.evaluation.weighting import _score
-from qa.models.reader import Span
+from qa.models.spans import Span
 
 
 def _row(paragraph: int, answers: tuple[str, ...], fused: list[float], spans: list[tuple[Span, bool]],

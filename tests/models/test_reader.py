@@ -10,17 +10,8 @@ import pytest
 
 from qa.errors import ModelError
 from qa.models.encoder import CLS, SEP
-from qa.models.reader import (
-    Reader,
-    Reading,
-    Span,
-    Window,
-    answer_tokens,
-    best_spans,
-    reader_available,
-    reading_form,
-    trim_span,
-)
+from qa.models.reader import Reader, Window, answer_tokens, reader_available, reading_form
+from qa.models.spans import Reading, Span, best_spans, trim_span
 
 
 def test_best_spans_respect_order_length_and_bounds():
@@ -143,6 +134,35 @@ def test_reader_finds_the_span_and_prefers_the_passage_that_holds_it(reader):
     # fp32 and bf16 agree on the answer
     fp32 = Reader(precision="fp32").read("植物园赛道有多长？", passages)
     assert fp32[1].spans[0].text == "4公里"
+
+
+@pytest.mark.slow
+def test_a_first_passage_read_alone_reads_as_in_the_batch_and_decides_what_else_is_read(reader):
+    # in fp32, as on CPUs without native bf16
+    reader = Reader(precision="fp32")
+    passages = ["义乌绿色动力小镇位于赤岸镇与佛堂镇交界处，规划面积 3.32 平方公里。",
+                "本届赛事分为半程马拉松、迷你健身跑和亲子健身跑三大项目，共有近10000人参与。",
+                "美国馆建设于 2020 年 8 月竣工，面积950平方米。"]
+    question = "义乌绿色动力小镇的规划面积是多少？"
+    batch = reader.read(question, passages)
+    best = batch[0].spans[0]
+    assert "3.32" in best.text and all(r.read for r in batch)
+    # sure of the first passage: the others are left unread, the first reads as in the batch
+    alone = reader.read(question, passages, first_alone=best.rank - 1.0)
+    assert [r.read for r in alone] == [True, False, False]
+    assert [r.spans for r in alone[1:]] == [(), ()] and all(r.best is None for r in alone[1:])
+    assert alone[0].spans[0].text == best.text
+    assert alone[0].spans[0].margin == pytest.approx(best.margin, abs=1e-3)
+    # not sure enough: every passage is read, as in one batch
+    unsure = reader.read(question, passages, first_alone=best.rank + 1.0)
+    assert all(r.read for r in unsure)
+    assert [[s.text for s in r.spans] for r in unsure] == [[s.text for s in r.spans] for r in batch]
+    # one passage: nothing to leave unread
+    (single,) = reader.read(question, passages[:1], first_alone=-100.0)
+    assert single.read and single.spans[0].text == best.text
+    # a bf16 reader reads every passage at once
+    reader.bf16 = True
+    assert all(r.read for r in reader.read(question, passages, first_alone=-100.0))
 
 
 @pytest.mark.slow
