@@ -25,6 +25,26 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from qa.evaluation.stages import STAGES, bench_speed
+    from qa.store.location import load
+
+    result = bench_speed(index=load(args.index, progress=not args.quiet), repeat=args.repeat)
+    print(f"CPU {result['cpu']} ({result['isa']}, {result['threads']} threads); embedder {result['embedder']}, "
+          f"reader {result['reader']}")
+    parts = [k for k in ("all", "zh", "en") if k in result]
+    heads = [f"{k} ({result[k]['questions']})" for k in parts]
+    print(f"{'ms per ask':<22}" + "".join(f"{h:>12}" for h in heads))
+    print(f"{'p50':<22}" + "".join(f"{result[k]['p50_ms']:>12.1f}" for k in parts))
+    print(f"{'mean':<22}" + "".join(f"{result[k]['mean_ms']:>12.1f}" for k in parts))
+    for stage in STAGES:
+        print(f"{'  ' + stage:<22}" + "".join(f"{result[k]['stages_ms'][stage]:>12.1f}" for k in parts))
+    print(f"{'first passage alone':<22}" + "".join(f"{result[k]['first_passage_alone']:>12.2f}" for k in parts))
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
 def cmd_bench_squad(args: argparse.Namespace) -> int:
     from qa.evaluation.benchmarks import bench_squad
     from qa.evaluation.evaluate import format_report
@@ -222,6 +242,11 @@ def add_bench_parsers(sub: Any) -> None:
     b = bench.add_parser("embed", help="embedding speed, latency, load time and memory")
     b.add_argument("--model", default="multilingual-e5-small")
     b.set_defaults(func=cmd_bench_embed)
+    b = bench.add_parser("speed", help="where the time of one ask goes on this CPU (bundled questions)")
+    b.add_argument("--index", metavar="DIR|URI", help="index folder or Milvus URI (default: index/default)")
+    b.add_argument("--repeat", type=int, default=1, help="ask every question this many times")
+    b.add_argument("--json", metavar="OUT", help="also write the figures")
+    b.set_defaults(func=cmd_bench_speed)
     b = bench.add_parser("squad", help="build a temporary index from a SQuAD-format file and evaluate")
     b.add_argument("file")
     b.add_argument("--limit", type=int)

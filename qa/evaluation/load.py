@@ -33,6 +33,7 @@ from typing import Any
 
 from qa import paths
 from qa.errors import InputError, QAError
+from qa.evaluation.stages import cpu_name
 
 __all__ = ["ask_http", "bench_load", "format_load"]
 
@@ -91,18 +92,6 @@ def _percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def _cli(*args: str | os.PathLike) -> list[str]:
@@ -214,7 +203,7 @@ def bench_load(*, clients: int = 32, seconds: float = 60.0, index_dir: str | os.
         "answerable_at_end": bool(cites) and cites[0].get("date") == add_date and not final.get("no_answer"),
         "check_question": check, "check_answer": final.get("short_answer", ""),
         "check_cited": f"{cites[0].get('date')} p.{cites[0].get('page')}" if cites else "",
-        "cpu": _cpu(), "cpu_count": os.cpu_count(),
+        "cpu": cpu_name(), "cpu_count": os.cpu_count(),
     })
     if add is None:
         result["answerable_at_end"] = result["answerable_at_end"] and CHECK_ANSWER in result["check_answer"]

@@ -347,12 +347,9 @@ def bench_scale(n: int, *, work: Path, sources: Sequence[Path] | None = None, po
 
 
 def _cpu() -> str:
-    try:
-        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                 if ln.startswith("model name")]
-        return f"{names[0]}, {len(names)} cores" if names else "unknown"
-    except OSError:
-        return "unknown"
+    from qa.evaluation.stages import cpu_name
+
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def format_scale(report: dict[str, Any]) -> str:
