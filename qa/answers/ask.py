@@ -249,18 +249,21 @@ def first_passage_rank(reader: Any) -> float | None:
     return float(fitted) if fitted is not None else None
 
 
-def rate_readings(read_as: str, hits: Sequence[Hit], readings: Sequence[Reading], reader: Any, pairing: str,
-                  preferred: Sequence[str] = ()) -> tuple[list[Span], dict[str, Any], float]:
-    """Every span read, best first, the no-answer calibration of `pairing`, and the confidence
-    that the best span answers (0 when no span was read)."""
-    ranked = _ranked_spans(readings, hits, preferred, retrieval_weight(reader))
+def rate_readings(question: str, hits: Sequence[Hit], read_as: str, pairing: str, readings: Sequence[Reading],
+                  reader: Any, preferred: Sequence[str] = ()) -> _Read:
+    """`question` as `ask` rates it from the readings of its best READ_K hits: every span read,
+    best first, the no-answer calibration of `pairing`, and the confidence that the best span
+    answers (0 when no span was read)."""
+    read = hits[:READ_K]
+    ranked = _ranked_spans(readings, read, preferred, retrieval_weight(reader))
     calibration = no_answer_settings(reader, pairing)
     if not ranked:
-        return ranked, calibration, 0.0
+        return _Read(question, tuple(hits), read_as, pairing, (), calibration, 0.0)
     # how sure the reader is that an answer is there: the best margin (before the length prior)
     # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
-    features = answer_features(read_as, hits, readings, [_bonus(h, preferred) for h in hits])
-    return ranked, calibration, round(confidence_from(features, calibration), 4)
+    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read])
+    confidence = round(confidence_from(features, calibration), 4)
+    return _Read(question, tuple(hits), read_as, pairing, tuple(ranked), calibration, confidence)
 
 
 def _read_question(question: str, index: Any, reader: Any, preferred: Sequence[str],
@@ -276,8 +279,7 @@ def _read_question(question: str, index: Any, reader: Any, preferred: Sequence[s
     read_as, pairing = reading_question(question, read)
     readings = reader.read(read_as, [_passage_text(h) for h in read], lang=pairing,
                            first_alone=None if preferred else first_passage_rank(reader))
-    ranked, calibration, confidence = rate_readings(read_as, read, readings, reader, pairing, preferred)
-    return _Read(question, tuple(hits), read_as, pairing, tuple(ranked), calibration, confidence)
+    return rate_readings(question, hits, read_as, pairing, readings, reader, preferred)
 
 
 def ask(question: str, *, index: Any = None, history: Sequence[HistoryItem] | None = None,

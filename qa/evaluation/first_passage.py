@@ -35,20 +35,16 @@ RANK_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 TOLERANCE = 0.1  # EM and F1 points the fitting half may lose against reading every passage
 
 
-def _short(read_as: str, hits: list, readings: list, reader: Any, pairing: str) -> str:
-    """The short answer `ask` gives from these readings ("" for no answer)."""
-    from qa.answers.ask import rate_readings
-
-    ranked, calibration, confidence = rate_readings(read_as, hits, readings, reader, pairing)
-    answered = ranked and confidence >= calibration.get("threshold", 0.5)
-    return ranked[0].text if answered else ""
+def _short(rated: Any) -> str:
+    """The short answer `ask` gives from a rated reading ("" for no answer)."""
+    return rated.ranked[0].text if rated.ranked and rated.answered else ""
 
 
 def decide_rows(questions: list[tuple[int, Any]], index: Any, reader: Any, *, k: int = 5,
                 progress: bool = False) -> list[dict[str, Any]]:
     """Each (paragraph number, Question) retrieved and read as `ask` reads it: the rank of the
     first passage's best span, and the short answer from all READ_K passages and from the first alone."""
-    from qa.answers.ask import READ_K, _passage_text, reading_question
+    from qa.answers.ask import READ_K, _passage_text, rate_readings, reading_question
     from qa.models.spans import Reading
     from qa.search.retrieve import retrieve
 
@@ -60,11 +56,11 @@ def decide_rows(questions: list[tuple[int, Any]], index: Any, reader: Any, *, k:
             continue
         read_as, pairing = reading_question(q.question, hits)
         readings = reader.read(read_as, [_passage_text(h) for h in hits], lang=pairing)
-        alone = [readings[0]] + [Reading(i, math.nan, (), None, read=False) for i in range(1, len(hits))]
+        alone = [readings[0]] + [Reading.unread(i) for i in range(1, len(hits))]
         rows.append({"paragraph": n, "question": q,
                      "rank": max((s.rank for s in readings[0].spans), default=-math.inf),
-                     "all": _short(read_as, hits, readings, reader, pairing),
-                     "first": _short(read_as, hits, alone, reader, pairing)})
+                     "all": _short(rate_readings(q.question, hits, read_as, pairing, readings, reader)),
+                     "first": _short(rate_readings(q.question, hits, read_as, pairing, alone, reader))})
     return rows
 
 

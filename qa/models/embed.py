@@ -146,7 +146,7 @@ def bf16_supported() -> bool:
 
 def int8_supported() -> bool:
     """True where torch has FBGEMM's int8 kernels (x86 CPUs with AVX2 or more): there dynamic int8
-    embeds faster than fp32 (1.32x capped at AVX2, about 2.8x with AVX-512 VNNI) within cosine
+    embeds faster than fp32 (1.30x capped at AVX2, 1.55-1.61x with AVX-512 VNNI) within cosine
     0.995 of it, and retrieves as well (docs/operations.md)."""
     import torch
 
@@ -249,7 +249,7 @@ class Embedder:
         """Put the linear layers of the transformer blocks in dynamic int8 (`qa.models.quantize`),
         all but each block's feed-forward output, whose GELU input does not survive int8 (as in the
         reader). Measured on the sample's passages with the ISA capped at AVX2 (docs/operations.md):
-        1.32x the fp32 rate, lowest cosine to fp32 0.996; with the feed-forward output too, 1.50x
+        1.30x the fp32 rate, lowest cosine to fp32 0.996; with the feed-forward output too, 1.50x
         and 0.983."""
         import torch
 

@@ -304,8 +304,7 @@ class Reader:
                     seen.add((sp.start, sp.end))
                     spans.append(sp)
             best = max((sp.margin for sp in found[i]), default=None)
-            out.append(Reading(i, nulls.get(i, math.nan if i in unread else 0.0), tuple(spans[:top]), best,
-                               read=i not in unread))
+            out.append(Reading.unread(i) if i in unread else Reading(i, nulls.get(i, 0.0), tuple(spans[:top]), best))
         return out
 
 

@@ -57,6 +57,11 @@ class Reading:
     best: float | None = None  # the best margin of every span read, kept or not
     read: bool = True  # False: left unread, the first passage answering surely (`Reader.read`)
 
+    @classmethod
+    def unread(cls, passage: int) -> Reading:
+        """The Reading of a passage left unread: no spans, no no-answer score."""
+        return cls(passage, math.nan, (), None, read=False)
+
     @property
     def margin(self) -> float:
         """The best margin of any span: how sure the reader is that the passage answers."""

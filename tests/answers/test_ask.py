@@ -47,7 +47,7 @@ class StubReader:
             spans.sort(key=lambda s: -s.margin)
             out.append(Reading(i, 0.0, tuple(spans[:top])))
         if first_alone is not None and out and max((s.rank for s in out[0].spans), default=-99.0) >= first_alone:
-            out[1:] = [Reading(i, float("nan"), (), read=False) for i in range(1, len(out))]
+            out[1:] = [Reading.unread(i) for i in range(1, len(out))]
         return out
 
 
