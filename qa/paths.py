@@ -60,6 +60,11 @@ def sample_questions() -> Path:
     return _DATA / "questions" / f"{SAMPLE_DATE}.jsonl"
 
 
+def bundled_question_file(name: str) -> Path:
+    """A bundled question file by name (qa/data/questions/NAME)."""
+    return _DATA / "questions" / name
+
+
 def bundled_reader_dir() -> Path:
     """The shipped reader: its fine-tuned weights, config and model card."""
     return _DATA / "reader"

@@ -6,6 +6,12 @@ share of the words up to all of them; question words become English question wor
 many). Words the dictionary lacks (most names) stay Chinese, as an English speaker quoting a
 name would. `edition-qa bench gloss` writes such a copy of a SQuAD-format file (CMRC 2018 dev),
 which `bench squad`, `bench reader` and `bench calibrate --lang en` then read.
+
+Glossed questions are made by the same dictionary that reads them back, so they are easier than
+English as people write it. `written_squad` makes the other kind of copy: the questions of
+qa/data/questions/english-cmrc-dev.jsonl, 101 CMRC 2018 dev questions (every 32nd) written in
+English by the project, names as an English reader knows them (Samurai Warriors 3, Howard Webb,
+Wu Shaoyang); every paragraph stays, so retrieval searches the whole file.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
+from qa.paths import bundled_question_file
 
-__all__ = ["gloss_question", "gloss_squad", "word_gloss"]
+WRITTEN = bundled_question_file("english-cmrc-dev.jsonl")
+
+__all__ = ["WRITTEN", "gloss_question", "gloss_squad", "word_gloss", "written_squad"]
 
 # Chinese question words -> English (longest first); the rest of WH_PHRASES read the other way.
 _WH_ENGLISH = {
@@ -102,3 +111,34 @@ def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float
     os.replace(tmp, target)
     return {"questions": questions, "wholly_english": english, "share": list(shares), "read_form": read,
             "out": str(target)}
+
+
+def written_squad(path: str | os.PathLike, out: str | os.PathLike,
+                  written: str | os.PathLike = WRITTEN) -> dict[str, Any]:
+    """Write a copy of a SQuAD-format file that asks only the questions `written` (JSON lines of
+    {"id", "question"}) holds, in its words; every paragraph is kept. InputError when an id of
+    `written` is not in the file."""
+    try:
+        rows = [json.loads(line) for line in Path(written).read_text(encoding="utf-8").splitlines() if line.strip()]
+        asked = {str(r["id"]): str(r["question"]) for r in rows}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"cannot read {written} as JSON lines of {{\"id\", \"question\"}} ({exc})") from exc
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path} as a SQuAD-format JSON file ({exc})") from exc
+    found: set[str] = set()
+    for doc in data.get("data", []):
+        for para in doc.get("paragraphs", []):
+            kept = [dict(q, question=asked[q["id"]]) for q in para.get("qas", []) if q.get("id") in asked]
+            found.update(q["id"] for q in kept)
+            para["qas"] = kept
+    missing = sorted(set(asked) - found)
+    if missing:
+        raise InputError(f"{len(missing)} question ids of {written} are not in {path} (first: {missing[0]})")
+    data["written"] = {"from": Path(path).name, "questions": Path(written).name}
+    target = Path(out)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, target)
+    return {"questions": len(found), "out": str(target)}

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from qa.errors import InputError
-from qa.language.glossed import gloss_question, gloss_squad, word_gloss
+from qa.language.glossed import WRITTEN, gloss_question, gloss_squad, word_gloss, written_squad
 from qa.language.translate import question_language
 
 
@@ -53,3 +53,43 @@ def test_gloss_squad_refuses_bad_input(tmp_path):
         gloss_squad(bad, tmp_path / "out.json")
     with pytest.raises(InputError, match="--share"):
         gloss_squad(bad, tmp_path / "out.json", share=0)
+
+
+def _squad(tmp_path, qas_per_para):
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [
+        {"context": f"段落{n}。", "qas": [{"id": qid, "question": "问题？", "answers": [{"text": "段落", "answer_start": 0}]}
+                                          for qid in ids]} for n, ids in enumerate(qas_per_para)]}]},
+        ensure_ascii=False), encoding="utf-8")
+    return src
+
+
+def test_written_squad_asks_only_the_written_questions_and_keeps_every_paragraph(tmp_path):
+    src = _squad(tmp_path, [["a", "b"], ["c"], []])
+    written = tmp_path / "w.jsonl"
+    written.write_text(json.dumps({"id": "b", "question": "Which paragraph?"}) + "\n", encoding="utf-8")
+    report = written_squad(src, tmp_path / "out.json", written)
+    paras = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["data"][0]["paragraphs"]
+    assert len(paras) == 3 and report["questions"] == 1
+    assert [q["question"] for q in paras[0]["qas"]] == ["Which paragraph?"]
+    assert paras[0]["qas"][0]["answers"] == [{"text": "段落", "answer_start": 0}]
+    assert paras[1]["qas"] == [] and paras[2]["qas"] == []
+
+
+def test_written_squad_refuses_unknown_ids_and_bad_files(tmp_path):
+    src = _squad(tmp_path, [["a"]])
+    written = tmp_path / "w.jsonl"
+    written.write_text(json.dumps({"id": "zz", "question": "Which?"}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not in"):
+        written_squad(src, tmp_path / "out.json", written)
+    written.write_text("{oops\n", encoding="utf-8")
+    with pytest.raises(InputError, match="cannot read"):
+        written_squad(src, tmp_path / "out.json", written)
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_the_bundled_written_questions_are_english_and_unique():
+    rows = [json.loads(line) for line in WRITTEN.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 101 and len({r["id"] for r in rows}) == 101
+    assert all(r["id"].startswith("DEV_") for r in rows)
+    assert all(question_language(r["question"]) == "en" for r in rows)
