@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from qa.app.output import write_json
-from qa.language.glossed import WRITTEN
 from qa.errors import InputError
 from qa.models.reader import update_config
 
@@ -156,11 +155,12 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_gloss(args: argparse.Namespace) -> int:
-    from qa.language.glossed import gloss_squad, written_squad
+    from qa.language.glossed import WRITTEN, gloss_squad, written_squad
 
-    if args.written:
-        report = written_squad(args.file, args.out, args.written)
-        print(f"{report['questions']} questions as written in {args.written} -> {report['out']}")
+    if args.written is not None:
+        written = args.written or WRITTEN
+        report = written_squad(args.file, args.out, written)
+        print(f"{report['questions']} questions as written in {written} -> {report['out']}")
         return 0
 
     try:
@@ -331,7 +331,7 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--reading", type=float, default=0.0, metavar="SHARE",
                    help="write this share of the English questions as ask reads them (terms, then the question): "
                         "training data for `train reader`")
-    b.add_argument("--written", nargs="?", const=str(WRITTEN), metavar="JSONL",
+    b.add_argument("--written", nargs="?", const="", metavar="JSONL",
                    help="instead of glossing, ask only the questions written in English in JSONL "
                         "(default: the bundled english-cmrc-dev.jsonl, 101 CMRC dev questions)")
     b.set_defaults(func=cmd_bench_gloss)

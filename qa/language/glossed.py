@@ -75,6 +75,21 @@ def gloss_question(question: str, *, share: float = 1.0, rng: random.Random | No
     return text.strip() + "?"
 
 
+def _read_squad_json(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path} as a SQuAD-format JSON file ({exc})") from exc
+
+
+def _write_atomically(out: str | os.PathLike, data: dict[str, Any]) -> Path:
+    target = Path(out)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
 def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float | tuple[float, ...] = 1.0,
                 seed: int = 0, reading: float = 0.0) -> dict[str, Any]:
     """Write a copy of a SQuAD-format file with every question glossed (`gloss_question`), each
@@ -88,10 +103,7 @@ def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float
     shares = tuple(share) if isinstance(share, tuple) else (share,)
     if not shares or not all(0.0 < s <= 1.0 for s in shares):
         raise InputError(f"--share must be in (0, 1], got {','.join(map(str, shares))}")
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path} as a SQuAD-format JSON file ({exc})") from exc
+    data = _read_squad_json(path)
     rng = random.Random(seed)
     questions = english = read = 0
     for doc in data.get("data", []):
@@ -105,10 +117,7 @@ def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float
                 english += not has_han(q["question"])
     data["glossed"] = {"from": Path(path).name, "share": list(shares), "seed": seed, "reading": reading,
                        "dictionary": "CC-CEDICT (CC BY-SA 4.0)"}
-    target = Path(out)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, target)
+    target = _write_atomically(out, data)
     return {"questions": questions, "wholly_english": english, "share": list(shares), "read_form": read,
             "out": str(target)}
 
@@ -123,10 +132,7 @@ def written_squad(path: str | os.PathLike, out: str | os.PathLike,
         asked = {str(r["id"]): str(r["question"]) for r in rows}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"cannot read {written} as JSON lines of {{\"id\", \"question\"}} ({exc})") from exc
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path} as a SQuAD-format JSON file ({exc})") from exc
+    data = _read_squad_json(path)
     found: set[str] = set()
     for doc in data.get("data", []):
         for para in doc.get("paragraphs", []):
@@ -137,8 +143,5 @@ def written_squad(path: str | os.PathLike, out: str | os.PathLike,
     if missing:
         raise InputError(f"{len(missing)} question ids of {written} are not in {path} (first: {missing[0]})")
     data["written"] = {"from": Path(path).name, "questions": Path(written).name}
-    target = Path(out)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, target)
+    target = _write_atomically(out, data)
     return {"questions": len(found), "out": str(target)}
