@@ -34,7 +34,7 @@ from typing import Any
 from qa.answers.followup import HistoryItem, candidate_questions, history_questions, previous_articles
 from qa.errors import QuestionError
 from qa.language.english import english_rendering
-from qa.language.translate import question_language
+from qa.language.translate import coverage_terms, holds, question_language
 from qa.models.reader import get_reader
 from qa.models.spans import Reading, Span
 from qa.text import has_han, normalize, question_terms, split_sentences
@@ -81,18 +81,21 @@ def confidence_of(margin: float, calibration: dict[str, float]) -> float:
 
 # What the no-answer calibrator may weigh (`edition-qa bench calibrate` fits a weight for each).
 ANSWER_FEATURES = ("margin", "runner_up", "null", "dense", "fused", "terms_passage", "terms_article",
-                   "numbers_missing", "top_dense", "top_fused")
+                   "numbers_missing", "top_dense", "top_fused", "covered")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def answer_features(question: str, hits: Sequence[Hit], readings: Sequence[Reading],
-                    bonus: Sequence[float] | None = None) -> dict[str, float]:
+                    bonus: Sequence[float] | None = None, asked: str | None = None) -> dict[str, float]:
     """What the pipeline knows about how well `question` is answered by the passages read:
     the best margin (with any follow-up bonus) and the best margin of the other passages, the
     no-answer score, dense and fused retrieval scores of the best passage, the share of the
     question's terms in that passage and in its article, the share of its numbers (years,
-    amounts) its article lacks, and the dense and fused scores of the first hit (how close the
-    edition comes to the question at all, wherever the answer is read)."""
+    amounts) its article lacks, the dense and fused scores of the first hit (how close the
+    edition comes to the question at all, wherever the answer is read), and the share of the
+    question's terms as `asked` (`qa.language.translate.coverage_terms`: an English term counts
+    when any of its dictionary candidates is printed) that the best passage or its headline holds.
+    `question` is the question as read (for English, its Chinese terms chosen by the passages)."""
     bonus = bonus or [0.0] * len(hits)
     margins = [(r.margin + bonus[r.passage], r) for r in readings if r.spans or r.best is not None]
     if not margins:
@@ -105,6 +108,8 @@ def answer_features(question: str, hits: Sequence[Hit], readings: Sequence[Readi
     article = normalize(" ".join([hit.article.title, hit.article.body]))
     terms = question_terms(question)
     numbers = set(_NUMBER.findall(normalize(question)))
+    groups = coverage_terms(asked or question)
+    shown = normalize(" ".join([hit.article.title, _passage_text(hit)]))
     return {
         "margin": best,
         "runner_up": margins[1][0] if len(margins) > 1 else -50.0,
@@ -116,6 +121,7 @@ def answer_features(question: str, hits: Sequence[Hit], readings: Sequence[Readi
         "numbers_missing": sum(n not in article for n in numbers) / len(numbers) if numbers else 0.0,
         "top_dense": top.dense if top.dense is not None else 0.0,
         "top_fused": top.score,
+        "covered": sum(holds(shown, g) for g in groups) / len(groups) if groups else 0.0,
     }
 
 
@@ -169,7 +175,7 @@ def reading_question(question: str, hits: Sequence[Hit]) -> tuple[str, str]:
     """The question as the reader reads it over `hits`, and the pairing it is calibrated for:
     ("en") an English question over Chinese passages, read as its dictionary terms in Chinese,
     chosen by what the passages print (`qa.language.translate`); otherwise ("zh") as asked."""
-    from qa.language.translate import question_language, translate_question
+    from qa.language.translate import coverage_terms, holds, question_language, translate_question
 
     texts = [_passage_text(h) for h in hits[:READ_K]]
     if question_language(question) != "en" or not any(has_han(t) for t in texts):
@@ -261,7 +267,7 @@ def rate_readings(question: str, hits: Sequence[Hit], read_as: str, pairing: str
         return _Read(question, tuple(hits), read_as, pairing, (), calibration, 0.0)
     # how sure the reader is that an answer is there: the best margin (before the length prior)
     # and what retrieval found, weighed as `edition-qa bench calibrate` fitted them
-    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read])
+    features = answer_features(read_as, read, readings, [_bonus(h, preferred) for h in read], asked=question)
     confidence = round(confidence_from(features, calibration), 4)
     return _Read(question, tuple(hits), read_as, pairing, tuple(ranked), calibration, confidence)
 

@@ -139,12 +139,12 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
     features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else None
     report = bench_calibrate(args.file, limit=args.limit, max_false_no_answer=args.max_false_no_answer,
                              noise_from=args.noise_from, noise=args.noise, altered_numbers=args.altered_numbers,
-                             features=features, progress=not args.quiet)
-    margins, labels, rows = report.pop("margins"), report.pop("labels"), report.pop("rows")
+                             features=features, answerable=args.answerable, progress=not args.quiet)
+    margins, labels, rows, right = report.pop("margins"), report.pop("labels"), report.pop("rows"), report.pop("right")
     for key, value in report.items():
         print(f"{key:<28} {value}")
     if args.json:
-        write_json(args.json, {**report, "margins": margins, "labels": labels, "rows": rows})
+        write_json(args.json, {**report, "margins": margins, "labels": labels, "right": right, "rows": rows})
     if args.write:
         fitted = ("scale", "weights", "bias", "threshold")
         key = "no_answer_en" if args.lang == "en" else "no_answer"
@@ -159,8 +159,9 @@ def cmd_bench_gloss(args: argparse.Namespace) -> int:
 
     if args.written is not None:
         written = args.written or WRITTEN
-        report = written_squad(args.file, args.out, written)
-        print(f"{report['questions']} questions as written in {written} -> {report['out']}")
+        report = written_squad(args.file, args.out, written, part=args.part, glossed_every=args.glossed_every)
+        also = f" and {report['glossed']} glossed" if report["glossed"] else ""
+        print(f"{report['questions']} questions as written in {written}{also} -> {report['out']}")
         return 0
 
     try:
@@ -314,6 +315,9 @@ def add_bench_parsers(sub: Any) -> None:
                    help="also ask each indexed question holding a number with that number changed")
     b.add_argument("--features", metavar="NAMES",
                    help="comma-separated features to weigh (default: margin; see qa.answers.ask.ANSWER_FEATURES)")
+    b.add_argument("--answerable", choices=("indexed", "right"), default="indexed",
+                   help="fit as answerable the questions whose answer is indexed (default), or only those "
+                        "whose best span is also right (F1 >= 0.5)")
     b.add_argument("--write", action="store_true", help="store the calibration in the reader's reader.json")
     b.add_argument("--lang", choices=("zh", "en"), default="zh",
                    help="which calibration --write stores: zh (Chinese questions) or en (English questions "
@@ -333,7 +337,12 @@ def add_bench_parsers(sub: Any) -> None:
                         "training data for `train reader`")
     b.add_argument("--written", nargs="?", const="", metavar="JSONL",
                    help="instead of glossing, ask only the questions written in English in JSONL "
-                        "(default: the bundled english-cmrc-dev.jsonl, 101 CMRC dev questions)")
+                        "(default: the bundled english-cmrc-dev.jsonl, 303 CMRC dev questions)")
+    b.add_argument("--part", help="with --written: only the rows of this part (bundled: A, the 101 compared on "
+                                  "first; B, the 202 written later to choose on)")
+    b.add_argument("--glossed-every", type=int, default=0, metavar="N",
+                   help="with --written: also ask every Nth other question of the file's second half, glossed "
+                        "(2 with --part B: the English gate's calibration file)")
     b.set_defaults(func=cmd_bench_gloss)
     b = bench.add_parser("retrieval", help="passage R@1/R@5 of each fusion method on a SQuAD-format file")
     b.add_argument("file")

@@ -67,7 +67,7 @@ def altered_number(question: str, body: str, *, seed: int = 7) -> str | None:
 def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int = 5, model: Any = None,
                     max_false_no_answer: float | None = None, noise_from: str | os.PathLike | None = None,
                     noise: int = 300, altered_numbers: bool = False, features: tuple[str, ...] | None = None,
-                    progress: bool = True) -> dict[str, Any]:
+                    answerable: str = "indexed", progress: bool = True) -> dict[str, Any]:
     """Fit the no-answer calibration on a SQuAD-format file (e.g. CMRC 2018 dev).
 
     Every second paragraph is indexed without the sentences that hold any of its questions'
@@ -89,7 +89,8 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
 
     import numpy as np
 
-    from qa.answers.ask import ANSWER_FEATURES, READ_K, answer_features, reading_question
+    from qa.answers.ask import ANSWER_FEATURES, READ_K, answer_features, rate_readings, reading_question
+    from qa.evaluation.metrics import answer_f1
     from qa.models.reader import get_reader
     from qa.search.retrieve import retrieve
     from qa.store.index import DEFAULT_MODEL, Index
@@ -110,32 +111,36 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
     if limit:
         step = max(len(asked) // limit, 1)
         asked = asked[::step][:limit]
+    if answerable not in ("indexed", "right"):
+        raise InputError(f"answerable must be 'indexed' or 'right', not {answerable!r}")
     names = tuple(features or ("margin",))
     unknown = [f for f in names if f not in ANSWER_FEATURES]
     if unknown:
         raise InputError(f"unknown calibration feature(s) {', '.join(unknown)}; choose from {', '.join(ANSWER_FEATURES)}")
-    asked_texts = [(q.question, 1.0 if indexed else 0.0) for q, indexed in asked]
+    asked_texts = [(q.question, 1.0 if indexed else 0.0, tuple(q.answers)) for q, indexed in asked]
     if noise_from is not None:
-        asked_texts += [(text, 0.0) for text in noise_questions(noise_from, noise)]
+        asked_texts += [(text, 0.0, ()) for text in noise_questions(noise_from, noise)]
     if altered_numbers:
         bodies = {q.id: a.body for a, qs in paragraphs for q in qs}
-        asked_texts += [(text, 0.0) for q, indexed in asked if indexed
+        asked_texts += [(text, 0.0, ()) for q, indexed in asked if indexed
                         for text in [altered_number(q.question, bodies[q.id])] if text]
     index = Index.from_articles(kept, model=model or DEFAULT_MODEL, progress=progress)
     reader = get_reader()
-    rows, labels = [], []
+    rows, labels, right = [], [], []
     try:
-        for question, label in progress_bar(asked_texts, progress, "calibrate"):
+        for question, label, golds in progress_bar(asked_texts, progress, "calibrate"):
             hits = retrieve(question, k=max(k, READ_K), index=index)[:READ_K]
             read_as, pairing = reading_question(question, hits)
             readings = reader.read(read_as, [h.passage.text or h.article.title for h in hits],
                                    lang=pairing) if hits else []
-            found = answer_features(read_as, hits, readings)
+            found = answer_features(read_as, hits, readings, asked=question)
             rows.append([found[f] for f in names])
             labels.append(label)
+            ranked = rate_readings(question, hits, read_as, pairing, readings, reader).ranked if hits else ()
+            right.append(int(bool(label and ranked and answer_f1(ranked[0].text, golds) >= 0.5)))
     finally:
         index.close()
-    xs, y = np.array(rows, dtype=float), np.array(labels)
+    xs, y = np.array(rows, dtype=float), np.array(right if answerable == "right" else labels, dtype=float)
     x = xs[:, names.index("margin")] if "margin" in names else xs[:, 0]
     if y.min() == y.max():
         raise InputError("calibration needs questions with and without their paragraph indexed")
@@ -161,7 +166,8 @@ def bench_calibrate(path: str | os.PathLike, *, limit: int | None = None, k: int
             "no_answer_when_not_indexed": round(float((conf[y == 0] < t).mean()), 4),
             "questions": len(y), "answerable": int(y.sum()),
             "noise_questions": len(asked_texts) - len(asked), "features": list(names),
-            "margins": [round(float(v), 3) for v in x], "labels": [int(v) for v in y],
+            "answerable_as": answerable, "answered_right": int(sum(right)),
+            "margins": [round(float(v), 3) for v in x], "labels": [int(v) for v in labels], "right": right,
             "rows": [[round(float(v), 4) for v in row] for row in xs]}
 
 

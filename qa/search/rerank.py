@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.text import normalize, question_terms, split_sentences
+from qa.language.translate import coverage_terms, holds
+from qa.text import normalize, split_sentences
 
 __all__ = ["FEATURES", "WEIGHTS", "cross_validate", "features", "fit", "recall", "scores"]
 
@@ -39,14 +40,17 @@ FEATURES = (
 WEIGHTS: dict[str, float] = {"fused": 1.0, "coverage": 0.131, "sentence_coverage": 0.172}
 
 
-def _idf(terms: Sequence[str], texts: Sequence[str]) -> dict[str, float]:
+def _idf(groups: Sequence[tuple[str, ...]], texts: Sequence[str]) -> dict[tuple[str, ...], float]:
     n = len(texts)
-    return {t: math.log(1.0 + n / (1.0 + sum(t in x for x in texts))) for t in terms}
+    return {g: math.log(1.0 + n / (1.0 + sum(holds(x, g) for x in texts))) for g in groups}
 
 
 def features(question: str, cands: Sequence[Any], fused: Mapping[int, float],
              passages: Mapping[int, Any], titles: Mapping[str, str]) -> np.ndarray:
     """The FEATURES of each candidate, one row per candidate in `cands` order.
+
+    The question's terms are `qa.language.translate.coverage_terms`: an English term counts as
+    covered when any of its dictionary candidates is printed.
 
     Args:
         question: the (cleaned) question.
@@ -57,7 +61,7 @@ def features(question: str, cands: Sequence[Any], fused: Mapping[int, float],
     """
     out = np.zeros((len(cands), len(FEATURES)), dtype=np.float64)
     out[:, 0] = [fused[c.id] for c in cands]
-    terms = question_terms(question)
+    terms = coverage_terms(question)
     if not terms or not len(cands):
         return out
     # A headline-only brief has no sentences: its title stands in.
@@ -74,8 +78,8 @@ def features(question: str, cands: Sequence[Any], fused: Mapping[int, float],
     total = sum(weight.values()) or 1.0
     for row, (c, sents) in enumerate(zip(cands, sentences)):
         title = normalize(titles.get(passages[c.id].article_id, ""))
-        in_title = {t for t in terms if t in title}
-        held = [{t for t in terms if t in s} | in_title for s in sents]
+        in_title = {t for t in terms if holds(title, t)}
+        held = [{t for t in terms if holds(s, t)} | in_title for s in sents]
         out[row, 1] = sum(weight[t] for t in set().union(*held)) / total
         out[row, 2] = max(sum(weight[t] for t in h) for h in held) / total
     return out

@@ -289,7 +289,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     gap = float(settings.get("merge_gap", MERGE_GAP))
     ranked = fuse(cands, settings)
     if settings.get("rerank", True):
-        ranked = rerank(index, terms, cands, ranked, settings, articles)
+        ranked = rerank(index, text, cands, ranked, settings, articles)
     for n, (pid, score) in enumerate(ranked):
         passage = _without_overlap(index.store.passage(pid), chosen)
         if passage is None:
@@ -372,7 +372,7 @@ def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
         terms = lexical_question(text)
         cands = candidates(index, text, depth=int(settings.get("depth", 50)), lexical_text=terms)
         articles: dict[str, Any] = {}
-        top, x, passages = _rerank_inputs(index, terms, cands, fuse(cands, settings), articles)
+        top, x, passages = _rerank_inputs(index, text, cands, fuse(cands, settings), articles)
         texts = [passages[c.id].text or articles[passages[c.id].article_id].title for c in top]
         out.append((x, np.array([float(any(g in compact(t) for g in golds)) for t in texts])))
     return out

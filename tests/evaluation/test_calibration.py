@@ -73,6 +73,21 @@ def test_bench_calibrate_weighs_features_and_counts_noise_as_unanswerable(embedd
         bench_calibrate(DATA / "tiny_squad.json", model=embedder, features=("colour",), progress=False)
 
 
+@pytest.mark.slow
+def test_bench_calibrate_can_fit_only_right_answers_as_answerable(embedder):
+    from qa.evaluation.calibration import bench_calibrate
+
+    indexed = bench_calibrate(DATA / "tiny_squad.json", model=embedder, progress=False)
+    right = bench_calibrate(DATA / "tiny_squad.json", model=embedder, answerable="right", progress=False)
+    assert right["labels"] == indexed["labels"]  # the same questions, indexed the same way
+    # right answers are a subset of the indexed questions, and they are what is fitted
+    assert all(r <= lab for r, lab in zip(right["right"], right["labels"]))
+    assert right["answerable"] == right["answered_right"] == sum(right["right"]) <= indexed["answerable"]
+    assert indexed["answered_right"] == right["answered_right"] and right["answerable_as"] == "right"
+    with pytest.raises(InputError, match="answerable must be"):
+        bench_calibrate(DATA / "tiny_squad.json", model=embedder, answerable="some", progress=False)
+
+
 def test_altered_number_changes_a_printed_number_to_one_the_paragraph_lacks() -> None:
     from qa.evaluation.calibration import altered_number
 

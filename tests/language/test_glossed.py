@@ -76,6 +76,32 @@ def test_written_squad_asks_only_the_written_questions_and_keeps_every_paragraph
     assert paras[1]["qas"] == [] and paras[2]["qas"] == []
 
 
+def test_written_squad_asks_one_part(tmp_path):
+    src = _squad(tmp_path, [["a", "b"], ["c"]])
+    written = tmp_path / "w.jsonl"
+    written.write_text("".join(json.dumps({"id": i, "part": p, "question": f"Q {i}?"}) + "\n"
+                               for i, p in [("a", "A"), ("b", "B"), ("c", "B")]), encoding="utf-8")
+    assert written_squad(src, tmp_path / "b.json", written, part="B")["questions"] == 2
+    paras = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))["data"][0]["paragraphs"]
+    assert [[q["id"] for q in p["qas"]] for p in paras] == [["b"], ["c"]]
+    with pytest.raises(InputError, match="part 'C'"):
+        written_squad(src, tmp_path / "c.json", written, part="C")
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_written_squad_can_add_glossed_questions_from_the_second_half(tmp_path):
+    src = _squad(tmp_path, [["a", "b"], ["c", "d"], ["e", "f"]])
+    written = tmp_path / "w.jsonl"
+    written.write_text(json.dumps({"id": "e", "question": "Which paragraph?"}) + "\n", encoding="utf-8")
+    report = written_squad(src, tmp_path / "out.json", written, glossed_every=1)
+    paras = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["data"][0]["paragraphs"]
+    # questions 3..5 are the second half: d and f glossed, e as written; a, b, c not asked
+    assert [[q["id"] for q in p["qas"]] for p in paras] == [[], ["d"], ["e", "f"]]
+    assert report == {"questions": 1, "glossed": 2, "out": str(tmp_path / "out.json")}
+    assert paras[1]["qas"][0]["question"] == gloss_question("问题？") != "问题？"
+    assert paras[2]["qas"][0]["question"] == "Which paragraph?"
+
+
 def test_written_squad_refuses_unknown_ids_and_bad_files(tmp_path):
     src = _squad(tmp_path, [["a"]])
     written = tmp_path / "w.jsonl"
@@ -90,6 +116,7 @@ def test_written_squad_refuses_unknown_ids_and_bad_files(tmp_path):
 
 def test_the_bundled_written_questions_are_english_and_unique():
     rows = [json.loads(line) for line in WRITTEN.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 101 and len({r["id"] for r in rows}) == 101
+    assert len(rows) == 303 and len({r["id"] for r in rows}) == 303
     assert all(r["id"].startswith("DEV_") for r in rows)
+    assert sum(r["part"] == "A" for r in rows) == 101 and sum(r["part"] == "B" for r in rows) == 202
     assert all(question_language(r["question"]) == "en" for r in rows)

@@ -76,3 +76,16 @@ def test_code_switched_question_keeps_its_chinese():
 def test_noise_translates_to_little():
     assert translate_question("🙂🙂🙂?").terms == ()
     assert translate_question("asdfghjkl").known == 0
+
+
+def test_coverage_terms_group_each_english_term_with_its_candidates():
+    from qa.language.translate import coverage_terms
+
+    groups = coverage_terms("How large is the botanical garden course in Yiwu?")
+    flat = [g for group in groups for g in group]
+    garden = next(g for g in groups if "植物园" in g)
+    assert "botanical garden" in garden  # the English words count as printed too
+    assert ("how",) not in groups and not any("多大" in g for g in groups)  # question words cover nothing
+    assert any("义乌" in g for g in groups) and flat.count("义乌") == 1
+    # A Chinese question: each of its terms alone, as the re-ranker always counted them.
+    assert coverage_terms("植物园赛道多长？") == [("植物",), ("物园",), ("园赛",), ("赛道",)]

@@ -45,6 +45,22 @@ def test_coverage_by_hand():
     assert x[1, 1] == 0.0 and x[1, 2] == 0.0
 
 
+def test_an_english_term_is_covered_once_by_any_of_its_candidates():
+    # "area" has several Chinese candidates (面积, 地区, ...): a passage printing two of them
+    # covers one term, not two, and the English word itself counts as printed.
+    passages = {
+        1: Passage(1, "a", 0, 20, "小镇规划面积很大，地区偏远。"),
+        2: Passage(2, "b", 0, 20, "马拉松在义乌举行。"),
+        3: Passage(3, "c", 0, 20, "The marathon area."),
+    }
+    titles = {"a": "", "b": "", "c": ""}
+    x = features("How large is the marathon area?", [_cand(1), _cand(2), _cand(3)],
+                 {1: 0.5, 2: 0.5, 3: 0.5}, passages, titles)
+    # Two content terms (marathon, area), each held by one Chinese sentence and the English one.
+    assert x[0, 1] == pytest.approx(0.5) and x[1, 1] == pytest.approx(0.5)
+    assert x[2, 1] == pytest.approx(1.0) and x[2, 2] == pytest.approx(1.0)
+
+
 def test_a_brief_is_covered_by_its_title():
     passages = {1: Passage(1, "brief", 0, 0, "")}
     x = features("少儿春晚", [_cand(1)], {1: 0.7}, passages, {"brief": "少儿春晚报名"})

@@ -275,8 +275,12 @@ def test_cli_ask_and_search_on_milvus_match_the_folder(sample_index_dir, tmp_pat
             assert main(["--quiet", "ask", q, "--index", where]) == 0
             out = capsys.readouterr().out.splitlines()
             outputs.append((out[:2], out[-1]))  # the answer, first citation and confidence
-        # (later citations can differ in their highlight: the lexical scores differ a little,
-        # see the README's parity table)
-        assert outputs[0] == outputs[1]
+        # (later citations can differ in their highlight, and the confidence in its last digit:
+        # Milvus's BM25 differs a little from FTS5's, and the fused score is weighed by the
+        # no-answer gate; see the parity table in docs/scale-and-milvus.md)
+        assert outputs[0][0] == outputs[1][0]
+        folder_conf, milvus_conf = (float(o[1].rsplit(" ", 1)[-1]) for o in outputs)
+        assert outputs[0][1].rsplit(" ", 1)[0] == outputs[1][1].rsplit(" ", 1)[0]
+        assert abs(folder_conf - milvus_conf) <= 0.02
     assert main(["--quiet", "search", "规划面积", "--k", "3", "--index", uri]) == 0
     assert "义乌绿色动力小镇通过省级命名验收" in capsys.readouterr().out

@@ -1,0 +1,136 @@
+"""Chinese names as English writes them, in pinyin ("Bai Yuefeng", "Sima Yan"), found in Chinese text.
+
+The dictionary knows places and famous people, not the people a paper writes about, so an English
+question names them in pinyin, which no Chinese text prints. What the text does print are the
+characters, and each character's readings are in CC-CEDICT (its single-character entries, tones
+dropped, ü as v): a run of characters whose readings spell the name's syllables in order is the name
+as printed. `name_runs` finds the names of a question (capitalized words that read as pinyin, in a
+row); `spelled` finds, in a text, the Han strings that spell two or more syllables of one in a row
+(白岳峰 for bai yue feng). The re-ranker counts a passage spelling a name as covering it, and the
+reader reads the name as the passages print it (`qa.language.translate`). Lexical search does not
+use them: the segmenter splits an unknown name into single characters, which the index matches
+apart, not in a row.
+
+A single syllable is not matched (every surname has dozens of characters); Cantonese and Wade-Giles
+spellings (Lau Kwok-fan, Wing-tsit Chan) are not pinyin and find nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+__all__ = ["name_runs", "readings", "spelled", "syllables"]
+
+_LOCK = threading.Lock()
+_READINGS: dict[str, frozenset[str]] | None = None
+_SYLLABLES: frozenset[str] = frozenset()
+_HAN = re.compile(r"[\u4e00-\u9fff]+")
+MAX_SYLLABLES = 4  # names of up to four characters (司马相如)
+
+
+def readings() -> dict[str, frozenset[str]]:
+    """Each Han character's toneless pinyin readings, from the installed CC-CEDICT file."""
+    global _READINGS, _SYLLABLES
+    if _READINGS is None:
+        with _LOCK:
+            if _READINGS is None:
+                from qa.errors import ModelError
+                from qa.language.cedict import DATA_PACKAGE, _package_file
+
+                found: dict[str, set[str]] = {}
+                path = _package_file()
+                try:
+                    with gzip.open(path, "rt", encoding="utf-8") as f:
+                        for line in f:
+                            parts = line.split(" ", 2)
+                            if len(parts) < 3 or len(parts[1]) != 1 or line.startswith("#"):
+                                continue
+                            pinyin = parts[2][1:parts[2].find("]")].lower().replace("u:", "v")
+                            syllable = "".join(c for c in pinyin if "a" <= c <= "z")
+                            if re.search("[aeiouv]", syllable) and " " not in pinyin:  # not letters (Ａ)
+                                found.setdefault(parts[1], set()).add(syllable)
+                except (OSError, UnicodeDecodeError, EOFError) as exc:
+                    raise ModelError(f"cannot read the dictionary {path} ({exc}); reinstall {DATA_PACKAGE}") from exc
+                _SYLLABLES = frozenset(s for values in found.values() for s in values)
+                _READINGS = {ch: frozenset(values) for ch, values in found.items()}
+    return _READINGS
+
+
+@lru_cache(maxsize=4096)
+def syllables(word: str) -> tuple[str, ...]:
+    """`word` split into pinyin syllables ("Yuefeng" -> yue feng, "Xi'an" -> xi an), the split with
+    the fewest syllables; () when it cannot be read as pinyin."""
+    readings()
+    word = re.sub(r"['’]s$", "", word)  # Zhu Youyuan's
+    parts = [p for p in re.split(r"['’-]", word.lower()) if p]
+    out: list[str] = []
+    for part in parts:
+        if not part.isascii() or not part.isalpha():
+            return ()
+        # best[i]: the fewest syllables spelling part[:i]
+        best: list[tuple[str, ...] | None] = [()] + [None] * len(part)
+        for end in range(1, len(part) + 1):
+            for start in range(max(0, end - 6), end):
+                head = best[start]
+                if head is not None and part[start:end] in _SYLLABLES:
+                    if best[end] is None or len(head) + 1 < len(best[end]):  # type: ignore[arg-type]
+                        best[end] = (*head, part[start:end])
+        if best[-1] is None:
+            return ()
+        out.extend(best[-1])
+    return tuple(out)
+
+
+def name_runs(words: Sequence[tuple[str, bool]]) -> list[tuple[tuple[str, ...], tuple[int, ...]]]:
+    """The names among a question's `words` ((word as written, whether the dictionary knows it as
+    a whole word), in order): capitalized words in a row that read as pinyin, two or more syllables
+    in all. A known word counts only when it is one syllable ("Guo", "Lin": the dictionary holds
+    them as famous people's names, not as these people), so "China", "Canada" or "June" never
+    start a name. Returns each name's syllables and the positions of its words."""
+    runs: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
+    sounds: list[str] = []
+    at: list[int] = []
+    for i, (word, known) in enumerate([*words, ("", False)]):
+        spelled_as = syllables(word) if word[:1].isupper() and len(word) > 1 else ()
+        if spelled_as and not (known and len(spelled_as) > 1):
+            sounds.extend(spelled_as)
+            at.append(i)
+            continue
+        if len(sounds) >= 2:
+            runs.append((tuple(sounds), tuple(at)))
+        sounds, at = [], []
+    return runs
+
+
+def _spells(chars: str, sounds: Sequence[str], table: dict[str, frozenset[str]]) -> bool:
+    return all(s in table.get(c, ()) for c, s in zip(chars, sounds))
+
+
+def spelled(run: Sequence[str], texts: Iterable[str]) -> list[str]:
+    """The Han strings of `texts` that spell the longest stretch of `run` they hold (two or more
+    syllables in a row), most syllables first; [] when none does."""
+    table = readings()
+    sounds = list(run)
+    found: dict[str, int] = {}
+    for text in texts:
+        for m in _HAN.finditer(text):
+            han = m.group(0)
+            for i in range(len(han)):
+                first = table.get(han[i], ())
+                for j, sound in enumerate(sounds):
+                    if sound not in first:
+                        continue
+                    n = 1
+                    while (n < MAX_SYLLABLES and j + n < len(sounds) and i + n < len(han)
+                           and sounds[j + n] in table.get(han[i + n], ())):
+                        n += 1
+                    if n >= 2:
+                        found[han[i:i + n]] = max(found.get(han[i:i + n], 0), n)
+    if not found:
+        return []
+    longest = max(found.values())
+    return sorted((h for h, n in found.items() if n == longest), key=lambda h: (-len(h), h))
