@@ -7,7 +7,9 @@ mapped to their Chinese forms (how many -> 多少). Which candidate is meant is 
 edition itself: `reader_question` takes, for each term, the first candidate that the retrieved
 passages print, so "area" reads as 面积 in a passage about a town's planned area, not 地方.
 Numbers, unknown Latin words (names, "AR", "TOP50") and Chinese words of a code-switched question
-stay as written; Chinese text prints them so.
+stay as written; Chinese text prints them so, except names written in pinyin, which are read as the
+passages print them (`qa.language.pinyin`). For the re-ranker, `coverage_terms` makes each English
+term one group of its candidates, held by a passage that prints any of them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from functools import lru_cache
 
 from qa.text import has_han
 
-__all__ = ["NameGroup", "Term", "Translation", "coverage_terms", "holds", "lexical_question", "question_language", "translate_question",
-           "lemmas", "WH_PHRASES"]
+__all__ = ["NameGroup", "Term", "Translation", "coverage_terms", "holds", "lexical_question", "question_language",
+           "translate_question", "lemmas", "WH_PHRASES"]
 
 # English question words and their usual Chinese forms, longest first. Chinese asks with them at
 # the end of the question ("...有多长？"), and so does `reader_question`.

@@ -21,7 +21,8 @@ def test_words_split_into_syllables():
 
 
 def test_names_are_capitalized_pinyin_words_in_a_row():
-    words = [("Which", False), ("team", True), ("does", False), ("Bai", True), ("Yuefeng", False), ("play", True)]
+    words = [("Which", False), ("team", True), ("does", False), ("Bai", True), ("Yuefeng", False),
+             ("play", True)]
     assert name_runs(words) == [(("bai", "yue", "feng"), (3, 4))]
     # known English words of two syllables or more never start a name; a lone syllable is no name
     assert name_runs([("China", True), ("State", True)]) == []
