@@ -175,7 +175,7 @@ def reading_question(question: str, hits: Sequence[Hit]) -> tuple[str, str]:
     """The question as the reader reads it over `hits`, and the pairing it is calibrated for:
     ("en") an English question over Chinese passages, read as its dictionary terms in Chinese,
     chosen by what the passages print (`qa.language.translate`); otherwise ("zh") as asked."""
-    from qa.language.translate import coverage_terms, holds, question_language, translate_question
+    from qa.language.translate import question_language, translate_question
 
     texts = [_passage_text(h) for h in hits[:READ_K]]
     if question_language(question) != "en" or not any(has_han(t) for t in texts):

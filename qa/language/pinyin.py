@@ -106,10 +106,6 @@ def name_runs(words: Sequence[tuple[str, bool]]) -> list[tuple[tuple[str, ...], 
     return runs
 
 
-def _spells(chars: str, sounds: Sequence[str], table: dict[str, frozenset[str]]) -> bool:
-    return all(s in table.get(c, ()) for c, s in zip(chars, sounds))
-
-
 def spelled(run: Sequence[str], texts: Iterable[str]) -> list[str]:
     """The Han strings of `texts` that spell the longest stretch of `run` they hold (two or more
     syllables in a row), most syllables first; [] when none does."""
