@@ -81,6 +81,8 @@ IRREGULAR = {
 def lemmas(word: str) -> list[str]:
     """`word` and the forms it may be an inflection of, most likely first ("planned" -> plan)."""
     w = word.lower()
+    if w.endswith("'s") and len(w) > 3:  # children's -> children -> child
+        return [w] + [x for x in lemmas(w[:-2]) if x != w]
     out = [w]
     if w in IRREGULAR and IRREGULAR[w] != w:
         return [IRREGULAR[w], w]
@@ -89,8 +91,6 @@ def lemmas(word: str) -> list[str]:
         if len(x) >= 2 and x not in out:
             out.append(x)
 
-    if w.endswith("'s"):
-        add(w[:-2])
     if w.endswith("ies"):
         add(w[:-3] + "y")
     if w.endswith("es"):
@@ -253,6 +253,11 @@ def _match(words: list[str], at: int, dictionary: object) -> tuple[int, tuple[st
             return None
         if n > 1 and (phrase[0] in STOP_WORDS or phrase[-1] in STOP_WORDS):
             continue
+        if n == 1:
+            merged = _forms_candidates(lemmas(phrase[0])[:3], dictionary)
+            if merged:
+                return 1, merged
+            continue
         for forms in product(*(lemmas(w)[:3] for w in phrase)):
             keys = [" ".join(forms)] + (["-".join(forms)] if n == 2 else [])
             for key in keys:
@@ -260,6 +265,18 @@ def _match(words: list[str], at: int, dictionary: object) -> tuple[int, tuple[st
                 if found:
                     return n, tuple(found)
     return None
+
+
+def _forms_candidates(forms: Sequence[str], dictionary: object) -> tuple[str, ...]:
+    """The candidates of every form of one word, taken in turn (the word as written first), up
+    to TOP: "funding" is 招商 as written and 基金, 出资 as "fund"; "quarters" 营房 and 季度. On the
+    written English dev questions, part B (chosen on), F1 0.370 -> 0.381 against the first form
+    the dictionary knows alone; part A 0.271 -> 0.282 (docs/quality.md)."""
+    lists = [dictionary.chinese(f, top=TOP) for f in forms]  # type: ignore[attr-defined]
+    out: list[str] = []
+    for i in range(TOP):
+        out += [found[i] for found in lists if i < len(found) and found[i] not in out]
+    return tuple(out[:TOP])
 
 
 @lru_cache(maxsize=512)

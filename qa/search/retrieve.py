@@ -17,7 +17,7 @@ import numpy as np
 
 from qa.editions.chunk import passage_id
 from qa.errors import InputError, QuestionError
-from qa.language.translate import lexical_question
+from qa.language.translate import lexical_question, question_language
 from qa.types import Hit, Passage
 
 # e5 reads at most 512 tokens and an FTS query of hundreds of terms is slow and unfocused;
@@ -95,6 +95,16 @@ def _query_vector(embedder: Any, text: str) -> np.ndarray:
         while len(_query_cache) > _QUERY_CACHE_SIZE:
             _query_cache.popitem(last=False)
     return vec
+
+
+def fusion_settings(index: Any, question: str, fusion: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The index's fusion settings for `question`, updated with `fusion`: an English question
+    weighs the dense side by "dense_weight_en" (its lexical side asks for dictionary candidates,
+    right or not) unless `fusion` names a dense_weight itself."""
+    settings = {**index.settings["fusion"], **(fusion or {})}
+    if "dense_weight_en" in settings and "dense_weight" not in (fusion or {}) and question_language(question) == "en":
+        settings["dense_weight"] = settings["dense_weight_en"]
+    return settings
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -277,7 +287,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     from qa.store.live import snapshot
 
     index = snapshot(index)  # a LiveIndex: one version for the whole question
-    settings = {**index.settings["fusion"], **(fusion or {})}
+    settings = fusion_settings(index, text, fusion)
     depth = max(int(settings.get("depth", 50)), 2 * k)
     terms = lexical_question(text)
     cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id,
@@ -364,10 +374,10 @@ def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
     """
     from qa.text import compact
 
-    settings = {**index.settings["fusion"], **(fusion or {})}
     out = []
     for question, answers in items:
         text = clean_question(question)
+        settings = fusion_settings(index, text, fusion)
         golds = [compact(a) for a in answers if compact(a)]
         terms = lexical_question(text)
         cands = candidates(index, text, depth=int(settings.get("depth", 50)), lexical_text=terms)
@@ -379,4 +389,4 @@ def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
 
 
 __all__ = ["Candidate", "MAX_QUESTION_CHARS", "MERGE_GAP", "RERANK_DEPTH", "candidates", "clean_question",
-           "date_range", "fuse", "rerank", "rerank_lists", "retrieve"]
+           "date_range", "fuse", "fusion_settings", "rerank", "rerank_lists", "retrieve"]

@@ -29,6 +29,19 @@ def test_lemmas_undo_inflections():
     assert "take" in lemmas("taking")
     assert lemmas("won") == ["win", "won"]  # irregular: not the Korean currency
     assert lemmas("town")[0] == "town"
+    assert lemmas("children's")[:2] == ["children's", "child"]  # a possessive, then its word's lemmas
+
+
+def test_a_word_has_the_candidates_of_all_its_forms():
+    # "funding" as written is only 招商 ("to seek funding"); as "fund" it is 基金, 出资...; taken
+    # in turn, the word as written first
+    by_word = {x.english: x.chinese for x in translate_question("How much funding did the town get?").terms}
+    assert by_word["funding"][0] == "招商" and {"基金", "出资"} <= set(by_word["funding"])
+    by_word = {x.english: x.chinese for x in translate_question("What did Yiwu trade in three quarters?").terms}
+    assert "季度" in by_word["quarters"] and by_word["quarters"][0] == "营房"
+    assert len(by_word["quarters"]) == len(set(by_word["quarters"]))
+    assert "儿童" in next(x for x in translate_question("Which children's race?").terms
+                        if x.english == "children's").chinese
 
 
 def test_terms_phrases_question_words_and_literals():
