@@ -157,6 +157,10 @@ def cmd_bench_calibrate(args: argparse.Namespace) -> int:
 def cmd_bench_gloss(args: argparse.Namespace) -> int:
     from qa.language.glossed import WRITTEN, gloss_squad, written_squad
 
+    if args.written is None and (args.part or args.glossed_every):
+        raise InputError("--part and --glossed-every choose written questions: give --written too")
+    if args.written is not None and (args.reading or args.fronted or args.share != "1.0"):
+        raise InputError("--share, --reading and --fronted gloss questions: leave them out with --written")
     if args.written is not None:
         written = args.written or WRITTEN
         report = written_squad(args.file, args.out, written, part=args.part, glossed_every=args.glossed_every)
@@ -168,9 +172,11 @@ def cmd_bench_gloss(args: argparse.Namespace) -> int:
         shares = tuple(float(v) for v in args.share.split(","))
     except ValueError:
         raise InputError(f"--share takes numbers in (0, 1], comma-separated, not {args.share!r}") from None
-    report = gloss_squad(args.file, args.out, share=shares, seed=args.seed, reading=args.reading)
+    report = gloss_squad(args.file, args.out, share=shares, seed=args.seed, reading=args.reading,
+                         fronted=args.fronted)
     print(f"{report['questions']} questions glossed ({report['wholly_english']} with no Chinese left, "
-          f"share {report['share']}, {report['read_form']} in reading form) -> {report['out']}")
+          f"share {report['share']}, {report['fronted']} in English order, {report['read_form']} in reading form)"
+          f" -> {report['out']}")
     return 0
 
 
@@ -335,6 +341,8 @@ def add_bench_parsers(sub: Any) -> None:
     b.add_argument("--reading", type=float, default=0.0, metavar="SHARE",
                    help="write this share of the English questions as ask reads them (terms, then the question): "
                         "training data for `train reader`")
+    b.add_argument("--fronted", type=float, default=0.0, metavar="SHARE",
+                   help="ask this share of the English questions in English order, the question word first")
     b.add_argument("--written", nargs="?", const="", metavar="JSONL",
                    help="instead of glossing, ask only the questions written in English in JSONL "
                         "(default: the bundled english-cmrc-dev.jsonl, 303 CMRC dev questions)")

@@ -86,7 +86,8 @@ def add_train_parsers(sub: Any) -> None:
     t.add_argument("--limit", type=int, help="use only the first N questions")
     t.add_argument("--budget-hours", type=float, default=4.0, help="stop (resumably) after this much time in all")
     t.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
-    t.add_argument("--init", metavar="DIR", help="start from this trained reader (a second run continuing a first)")
+    t.add_argument("--init", metavar="DIR", help="start from this trained reader (a second run continuing a first); "
+                   "DIR@N: member N of a combined reader")
     t.add_argument("--random-negatives", type=float, default=0.25,
                    help="share of questions also paired with a passage of another paragraph")
     t.add_argument("--answer-removed", type=float, default=0.0,
@@ -96,7 +97,7 @@ def add_train_parsers(sub: Any) -> None:
     t.set_defaults(func=cmd_train_reader)
     t = train.add_parser("combine", help="one reader averaging several trained ones (an ensemble)")
     t.add_argument("readers", nargs="+", metavar="DIR", help="folders written by `train reader` (two or more "
-                   "runs; a combined folder brings all its runs)")
+                   "runs; a combined folder brings all its runs, DIR@I,J only members I and J)")
     t.add_argument("--out", required=True, metavar="DIR", help="where the combined reader.json and "
                    "reader.safetensors go")
     t.add_argument("--bits", type=int, choices=(16, 8, 4), default=8,

@@ -30,7 +30,7 @@ from qa.paths import bundled_question_file
 
 WRITTEN = bundled_question_file("english-cmrc-dev.jsonl")
 
-__all__ = ["WRITTEN", "gloss_question", "gloss_squad", "word_gloss", "written_squad"]
+__all__ = ["WRITTEN", "english_order", "gloss_question", "gloss_squad", "word_gloss", "written_squad"]
 
 # Chinese question words -> English (longest first); the rest of WH_PHRASES read the other way.
 _WH_ENGLISH = {
@@ -49,6 +49,29 @@ def word_gloss(word: str) -> str:
 
     first = re.sub(r"\b(?:sth|sb|one's)\b", " ", get_dictionary().first_meaning(word))
     return " ".join(re.sub(r"^to ", "", first.strip()).split())
+
+
+# English question words as glossing writes them, longest first (for `english_order`)
+_WH_FRONT = ("which year", "what time", "how many", "how big", "how long", "how high", "how far", "when", "where", "which",
+             "why", "who", "how", "what")
+
+
+def english_order(glossed: str) -> str:
+    """A glossed question with its question word moved to the front, as English asks ("Xu Xiaofei
+    of occupation is what?" -> "what is Xu Xiaofei of occupation?"); a copula just before it moves
+    with it. The question as it is when it has no English question word or starts with one."""
+    body = glossed.rstrip("?？").strip()
+    for wh in _WH_FRONT:
+        m = re.search(rf"(?:(?<=\s)|^)(?:is\s+)?{wh}(?=\s|$)", body)
+        if m is None:
+            continue
+        if m.start() == 0:
+            return glossed
+        moved = m.group(0).split()
+        front = " ".join(moved[-len(wh.split()):] + moved[:-len(wh.split())])
+        rest = " ".join((body[:m.start()] + " " + body[m.end():]).split())
+        return f"{front} {rest}?"
+    return glossed
 
 
 def gloss_question(question: str, *, share: float = 1.0, rng: random.Random | None = None) -> str:
@@ -93,12 +116,14 @@ def _write_atomically(out: str | os.PathLike, data: dict[str, Any]) -> Path:
 
 
 def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float | tuple[float, ...] = 1.0,
-                seed: int = 0, reading: float = 0.0) -> dict[str, Any]:
+                seed: int = 0, reading: float = 0.0, fronted: float = 0.0) -> dict[str, Any]:
     """Write a copy of a SQuAD-format file with every question glossed (`gloss_question`), each
     with `share` of its words or, given several shares, one drawn at random per question;
     returns counts: questions, wholly English (no Han character left), and the shares. With
     `reading`, that share of the English questions is written as `ask` has the reader read it over
-    its paragraph (`Translation.reader_question`: dictionary terms, then the question), for training."""
+    its paragraph (`Translation.reader_question`: dictionary terms, then the question), for training.
+    With `fronted`, that share of the English questions asks in English order (`english_order`),
+    before any reading form is made of it."""
     from qa.language.translate import question_language, translate_question
     from qa.text import has_han
 
@@ -107,20 +132,26 @@ def gloss_squad(path: str | os.PathLike, out: str | os.PathLike, *, share: float
         raise InputError(f"--share must be in (0, 1], got {','.join(map(str, shares))}")
     data = _read_squad_json(path)
     rng = random.Random(seed)
-    questions = english = read = 0
+    questions = english = read = moved = 0
     for doc in data.get("data", []):
         for para in doc.get("paragraphs", []):
             for q in para.get("qas", []):
                 q["question"] = gloss_question(q["question"], share=rng.choice(shares), rng=rng)
+                if fronted and rng.random() < fronted and question_language(q["question"]) == "en":
+                    turned = english_order(q["question"])
+                    moved += turned != q["question"]
+                    q["question"] = turned
                 if reading and rng.random() < reading and question_language(q["question"]) == "en":
                     q["question"] = translate_question(q["question"]).reader_question([para.get("context", "")])
                     read += 1
                 questions += 1
                 english += not has_han(q["question"])
     data["glossed"] = {"from": Path(path).name, "share": list(shares), "seed": seed, "reading": reading,
+                       "fronted": fronted,
                        "dictionary": "CC-CEDICT (CC BY-SA 4.0)"}
     target = _write_atomically(out, data)
     return {"questions": questions, "wholly_english": english, "share": list(shares), "read_form": read,
+            "fronted": moved,
             "out": str(target)}
 
 

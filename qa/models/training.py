@@ -154,32 +154,37 @@ def _load_checkpoint(folder: Path, encoder: Any, names: list[str], opt: Any) -> 
     return state
 
 
-def _init_weights(folder: Path, encoder: Any, names: list[str], first_trained: int, sha256: str) -> dict:
+def _init_weights(spec: str | os.PathLike, encoder: Any, names: list[str], first_trained: int, sha256: str) -> dict:
     """Copy a trained reader's weights (a first run, continued by this one; `sha256` of its
-    weights file) into `encoder`; returns what the continued run records of it."""
+    weights file) into `encoder`: a run's folder, or one member of a combined reader ("DIR@2",
+    its weights in fp16 as a run's own folder holds them); returns what the continued run
+    records of it, the runs it continued in turn included."""
     import torch
-    from safetensors.torch import load_file
 
-    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
-    if not config_path.is_file() or not weights_path.is_file():
-        raise InputError(f"--init {folder}: no trained reader there (reader.json and reader.safetensors)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if config.get("members"):
-        raise InputError(f"--init {folder}: it combines {len(config['members'])} runs; "
-                         "continue one of the runs it was made from")
+    from qa.models.weights import reader_runs, reader_spec, unpack_weights
+
+    folder, picked = reader_spec(spec)
+    runs = reader_runs(spec)
+    if len(runs) > 1 or (picked is None and runs[0][2] != "fp16"):
+        raise InputError(f"--init {folder}: it combines {len(runs) if len(runs) > 1 else 'several'} runs; "
+                         f"continue one of the runs it was made from, or one member (--init {folder}@N)")
+    config, stored, _, digest = runs[0]
     if int(config.get("first_trained", -1)) != first_trained:
-        raise InputError(f"--init {folder}: it trained blocks from {config.get('first_trained')}, "
+        raise InputError(f"--init {spec}: it trained blocks from {config.get('first_trained')}, "
                          f"this run trains from {first_trained}")
-    weights = load_file(str(weights_path))
+    weights = unpack_weights(stored)
     if set(weights) != set(names):
-        raise InputError(f"--init {folder}: its weights do not fit this encoder")
+        raise InputError(f"--init {spec}: its weights do not fit this encoder")
     params = dict(encoder.named_parameters())
     with torch.no_grad():
         for n in names:
-            params[n].copy_(weights[n].float())
-    return {"sha256": sha256,
+            params[n].copy_(weights[n].half().float())
+    before = config.get("train_time_s_in_all") or config.get("train_time_s")
+    return {"sha256": sha256 if picked is None else digest, **({"member": picked[0]} if picked else {}),
             "train_time_s": config.get("train_time_s"), "steps": config.get("steps"),
-            "settings": config.get("settings"), "train_files": config.get("train_files")}
+            "settings": config.get("settings"), "train_files": config.get("train_files"),
+            **({"continues": config["continues"]} if config.get("continues") else {}),
+            "train_time_s_in_all": before}
 
 
 def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, settings: TrainSettings = TrainSettings(),
@@ -189,8 +194,9 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     """Train the reader on SQuAD-format files and write reader.json + reader.safetensors to `out`.
 
     Resumes from `work` (default `out/work`) when a run with the same settings stopped there.
-    `init`: a trained reader's folder to start from instead of e5's own upper blocks (a second
-    run that continues a first; the summary records it and its training time).
+    `init`: a trained reader's folder to start from instead of e5's own upper blocks, or "DIR@N"
+    for member N of a combined reader (a second run that continues a first; the summary records
+    it and its training time, that of the runs it continued included).
     Returns the training summary (also written to reader.json): steps, loss, time, precision.
     """
     import torch
@@ -220,8 +226,12 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     if init is not None:
         import hashlib
 
-        weights = Path(init) / WEIGHTS_FILE
-        key["init"] = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else str(init)
+        from qa.models.weights import reader_spec
+
+        init_folder, picked = reader_spec(init)
+        weights = init_folder / WEIGHTS_FILE
+        key["init"] = (hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else str(init)) + \
+            (f"@{','.join(map(str, picked))}" if picked else "")
     if (work / "key.json").is_file() and json.loads((work / "key.json").read_text()) != key:
         raise InputError(f"{work} holds a run with other data or settings: pass another --work or delete it")
     work.mkdir(parents=True, exist_ok=True)
@@ -234,7 +244,7 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     cache.fill(encoder, ids, settings.first_trained, bf16=bf16, progress=progress)
 
     names = trained_names(encoder, settings.first_trained)
-    started_from = (_init_weights(Path(init), encoder, names, settings.first_trained, key["init"])
+    started_from = (_init_weights(init, encoder, names, settings.first_trained, key["init"].split("@")[0])
                     if init is not None else None)
     params = dict(encoder.named_parameters())
     for n, p in params.items():
@@ -315,7 +325,7 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     }
     if started_from is not None:
         summary["continues"] = started_from
-        summary["train_time_s_in_all"] = round(state["elapsed_s"] + float(started_from.get("train_time_s") or 0))
+        summary["train_time_s_in_all"] = round(state["elapsed_s"] + float(started_from.get("train_time_s_in_all") or 0))
     export(encoder, names, out, summary)
     return summary
 

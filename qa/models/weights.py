@@ -18,8 +18,8 @@ from typing import Any
 from qa.errors import InputError
 from qa.models.encoder import torch_module
 
-__all__ = ["BITS", "CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "unpack_weights",
-           "write_reader"]
+__all__ = ["BITS", "CONFIG_FILE", "WEIGHTS_FILE", "combine_readers", "member_weights", "pack_weights", "reader_runs",
+           "reader_spec", "unpack_weights", "write_reader"]
 
 WEIGHTS_FILE = "reader.safetensors"
 CONFIG_FILE = "reader.json"
@@ -87,11 +87,14 @@ def unpack_weights(stored: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def member_weights(stored: dict[str, Any], members: int) -> list[dict[str, Any]]:
-    """One dict of float32 weights per member: keys "member0.NAME", "member1.NAME", ... when the
-    reader combines `members` runs, plain names for a single run (`members` 0)."""
+STORAGE = {16: "fp16", 8: "int8 matrices with an fp16 scale per row, fp16 vectors",
+           4: f"int4 matrices of {INT4_MIN} weights or more with an fp16 scale per {GROUP} weights of a row, "
+              "the others int8 with a scale per row, fp16 vectors"}
+
+def _member_groups(stored: dict[str, Any], members: int) -> list[dict[str, Any]]:
+    """The stored tensors of each member, under plain names (`members` 0: one run, as it is)."""
     if not members:
-        return [unpack_weights(stored)]
+        return [stored]
     groups: list[dict[str, Any]] = [{} for _ in range(members)]
     for key, t in stored.items():
         head, _, rest = key.partition(".")
@@ -99,12 +102,54 @@ def member_weights(stored: dict[str, Any], members: int) -> list[dict[str, Any]]
         if not 0 <= k < members:
             raise ValueError(f"unexpected weight {key}")
         groups[k][rest] = t
-    return [unpack_weights(g) for g in groups]
+    return groups
 
 
-STORAGE = {16: "fp16", 8: "int8 matrices with an fp16 scale per row, fp16 vectors",
-           4: f"int4 matrices of {INT4_MIN} weights or more with an fp16 scale per {GROUP} weights of a row, "
-              "the others int8 with a scale per row, fp16 vectors"}
+def member_weights(stored: dict[str, Any], members: int) -> list[dict[str, Any]]:
+    """One dict of float32 weights per member: keys "member0.NAME", "member1.NAME", ... when the
+    reader combines `members` runs, plain names for a single run (`members` 0)."""
+    return [unpack_weights(g) for g in _member_groups(stored, members)]
+
+
+def reader_spec(spec: str | os.PathLike) -> tuple[Path, list[int] | None]:
+    """A reader named on the command line: "DIR" (every run it holds), or "DIR@I,J" for members I
+    and J of a folder that combines runs ("qa/data/reader@0,1")."""
+    text = str(spec)
+    folder, at, picked = text.rpartition("@")
+    if not at or not folder or not all(p.strip().isdigit() for p in picked.split(",")):
+        return Path(text), None
+    return Path(folder), [int(p) for p in picked.split(",")]
+
+
+def reader_runs(spec: str | os.PathLike) -> list[tuple[dict, dict[str, Any], str, str]]:
+    """The runs of a reader folder (`reader_spec`: only the members picked), each as (its config
+    with the folder's shared keys, its tensors as stored under plain names, how they are stored,
+    the sha256 it is known by: a run's file, or the hash a member was combined with).
+    InputError when the folder holds no reader, a damaged one, or not the members picked."""
+    from safetensors.torch import load
+
+    folder, picked = reader_spec(spec)
+    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    if not config_path.is_file() or not weights_path.is_file():
+        raise InputError(f"{folder}: no trained reader there (reader.json and reader.safetensors)")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        data = weights_path.read_bytes()
+        groups = _member_groups(load(data), len(config.get("members") or []))
+    except Exception as exc:
+        raise InputError(f"{folder}: the reader there is damaged ({str(exc).splitlines()[0]})") from exc
+    if not config.get("members"):
+        if picked is not None:
+            raise InputError(f"{spec}: {folder} is one run, not a reader of members to pick from")
+        return [(config, groups[0], STORAGE[16], hashlib.sha256(data).hexdigest())]
+    if picked is not None and (not picked or any(not 0 <= k < len(groups) for k in picked)):
+        raise InputError(f"{spec}: {folder} has members 0..{len(groups) - 1}")
+    # a combined folder's members are its runs, each with the hash it was combined with
+    shared = {k: config[k] for k in ("base", "first_trained", "max_tokens", "base_pack_sha256") if k in config}
+    return [({**shared, **config["members"][k]}, groups[k], str(config.get("storage")),
+             str(config["members"][k].get("weights_sha256")))
+            for k in (picked if picked is not None else range(len(groups)))]
+
 
 # what a combined reader records of each run it was made from
 _RUN_KEYS = ("settings", "train_files", "examples", "steps", "total_steps", "finished", "train_time_s",
@@ -116,7 +161,9 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
     """Write into `out` one reader that averages the start and end logits of several trained
     ones (folders written by `train_reader`), their matrices stored with `bits` bits
     (`pack_weights`: 8, int8 with per-row scales, by default). A folder that already combines
-    runs brings all of its members, in order (so a run can be added to a shipped reader).
+    runs brings all of its members, in order (so a run can be added to a shipped reader), or
+    those that "DIR@I,J" picks (so a member can be replaced: `reader_spec`); members stored as
+    the combined reader stores them are carried over unchanged, the rest packed from float.
     `routes` maps a question language to the members that read it ({"zh": [0, 1], "en": [2]});
     a language it does not name is read by every member.
 
@@ -125,28 +172,15 @@ def combine_readers(folders: list[str | os.PathLike], out: str | os.PathLike, *,
     carried over: it belongs to that run's scores; fit it again on the combined reader.
     Returns the combined reader's reader.json.
     """
-    from safetensors.torch import load
-
     if len(folders) < 2:
         raise InputError("combining needs at least two trained readers")
     configs, stored, hashes = [], {}, []
-    for folder in (Path(f) for f in folders):
-        config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
-        if not config_path.is_file() or not weights_path.is_file():
-            raise InputError(f"{folder}: no trained reader there (reader.json and reader.safetensors)")
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-            data = weights_path.read_bytes()
-            groups = member_weights(load(data), len(config.get("members") or []))
-        except Exception as exc:
-            raise InputError(f"{folder}: the reader there is damaged ({str(exc).splitlines()[0]})") from exc
-        digest = hashlib.sha256(data).hexdigest()
-        # a combined folder's members are its runs, each with the hash it was combined with
-        shared = {k: config[k] for k in ("base", "first_trained", "max_tokens", "base_pack_sha256") if k in config}
-        runs = [{**shared, **run} for run in config["members"]] if config.get("members") else [config]
-        for group, run in zip(groups, runs):
-            stored.update({f"member{len(configs)}.{name}": t for name, t in pack_weights(group, bits=bits).items()})
-            hashes.append(run.get("weights_sha256", digest) if config.get("members") else digest)
+    for spec in folders:
+        for run, tensors, storage, digest in reader_runs(spec):
+            # a member stored as this reader stores its members is carried over as it is
+            packed = tensors if storage == STORAGE[bits] else pack_weights(unpack_weights(tensors), bits=bits)
+            stored.update({f"member{len(configs)}.{name}": t for name, t in packed.items()})
+            hashes.append(digest)
             configs.append(run)
     bad = {lang: m for lang, m in (routes or {}).items() if not m or any(not 0 <= i < len(configs) for i in m)}
     if bad:

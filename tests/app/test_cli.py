@@ -142,6 +142,20 @@ def test_bench_retrieval_table_and_unknown_method(capsys, tmp_path):
     assert code == 1 and "Unknown method 'bm42'" in err and err.count("\n") == 1
 
 
+def test_bench_gloss_writes_a_copy_and_refuses_options_of_the_other_kind(capsys, tmp_path):
+    from pathlib import Path
+
+    fixture = str(Path(__file__).parents[1] / "data" / "squad_small.json")
+    out_file = tmp_path / "g.json"
+    code, out, _ = run(capsys, "bench", "gloss", fixture, "--out", str(out_file), "--fronted", "1")
+    assert code == 0 and "in English order" in out and out_file.is_file()
+    for argv in (["--part", "B"], ["--glossed-every", "2"]):
+        code, _, err = run(capsys, "bench", "gloss", fixture, "--out", str(out_file), *argv)
+        assert code == 1 and "give --written too" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "bench", "gloss", fixture, "--out", str(out_file), "--written", "--fronted", "0.5")
+    assert code == 1 and "leave them out with --written" in err
+
+
 # ---- add / editions / remove (hash embedder stand-in, fixed clock) ----------------------
 
 

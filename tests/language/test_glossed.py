@@ -8,7 +8,7 @@ import random
 import pytest
 
 from qa.errors import InputError
-from qa.language.glossed import WRITTEN, gloss_question, gloss_squad, word_gloss, written_squad
+from qa.language.glossed import WRITTEN, english_order, gloss_question, gloss_squad, word_gloss, written_squad
 from qa.language.translate import question_language
 
 
@@ -44,6 +44,30 @@ def test_gloss_squad_round_trip(tmp_path):
     assert qa["answers"] == [{"text": "4公里", "answer_start": 3}]
     assert report["questions"] == 1 and report["wholly_english"] == 0
     assert out["glossed"]["dictionary"].startswith("CC-CEDICT")
+
+
+def test_english_order_puts_the_question_word_first():
+    assert english_order("徐晓飞 of occupation is what?") == "what is 徐晓飞 of occupation?"
+    assert english_order("race course 有 how long?") == "how long race course 有?"
+    assert english_order("Yiwu marathon what time 开跑?") == "what time Yiwu marathon 开跑?"
+    # already first, or no English question word: as it was
+    assert english_order("who is design head?") == "who is design head?"
+    assert english_order("徐晓飞 occupation?") == "徐晓飞 occupation?"
+    # a word that only holds a question word is not one ("somewhat", "whoever")
+    assert english_order("somewhat whoever?") == "somewhat whoever?"
+
+
+def test_gloss_squad_fronts_a_share_of_the_english_questions(tmp_path):
+    src = tmp_path / "in.json"
+    qas = [{"id": str(i), "question": "赛道有多长？", "answers": [{"text": "4公里", "answer_start": 3}]} for i in range(40)]
+    src.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "赛道长4公里。", "qas": qas}]}]},
+                              ensure_ascii=False), encoding="utf-8")
+    report = gloss_squad(src, tmp_path / "out.json", fronted=0.5, seed=3)
+    asked = [q["question"] for q in json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+             ["data"][0]["paragraphs"][0]["qas"]]
+    assert set(asked) == {"race course 有 how long?", "how long race course 有?"}
+    assert report["fronted"] == asked.count("how long race course 有?")
+    assert 10 <= report["fronted"] <= 30
 
 
 def test_gloss_squad_refuses_bad_input(tmp_path):

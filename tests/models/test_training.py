@@ -192,6 +192,16 @@ def test_combining_refuses_what_cannot_be_averaged(tmp_path):
         train_reader([TINY], tmp_path / "c", settings=FAST, precision="fp32", progress=False, budget_s=0,
                      init=tmp_path / "both")
     assert not (tmp_path / "out").exists()
+    # one member of a combined reader can be continued: the run records it and the time before it
+    summary = train_reader([TINY], tmp_path / "d", settings=FAST, precision="fp32", progress=False, budget_s=0,
+                           init=f"{tmp_path / 'both'}@1")
+    both = json.loads((tmp_path / "both" / "reader.json").read_text(encoding="utf-8"))
+    assert summary["continues"]["member"] == 1
+    assert summary["continues"]["sha256"] == both["members"][1]["weights_sha256"]
+    assert summary["train_time_s_in_all"] >= both["members"][1]["train_time_s"]
+    with pytest.raises(InputError, match="has members 0..1"):
+        train_reader([TINY], tmp_path / "e", settings=FAST, precision="fp32", progress=False, budget_s=0,
+                     init=f"{tmp_path / 'both'}@2")
 
 
 @pytest.mark.slow
