@@ -313,7 +313,7 @@ def bench_length_prior(path: str | os.PathLike, *, limit: int | None = None, pro
             "check_questions": len(halves["check"]), "chosen": chosen, "table": table}
 
 
-def calibration_pairs(path: str | Path, n: int, *, seed: int = 3) -> list[tuple[str, list[str]]]:
+def calibration_pairs(path: str | os.PathLike, n: int, *, seed: int = 3) -> list[tuple[str, list[str]]]:
     """`n` (question, passages) pairs from a SQuAD-format file (e.g. CMRC 2018 train): a question
     of a random paragraph with the paragraph's first two 250-character passages."""
     import random
