@@ -154,18 +154,17 @@ def _load_checkpoint(folder: Path, encoder: Any, names: list[str], opt: Any) -> 
     return state
 
 
-def _init_weights(spec: str | os.PathLike, encoder: Any, names: list[str], first_trained: int, sha256: str) -> dict:
-    """Copy a trained reader's weights (a first run, continued by this one; `sha256` of its
-    weights file) into `encoder`: a run's folder, or one member of a combined reader ("DIR@2",
+def _init_weights(spec: str | os.PathLike, encoder: Any, names: list[str], first_trained: int) -> dict:
+    """Copy a trained reader's weights (a first run, continued by this one) into `encoder`: a run's folder, or one member of a combined reader ("DIR@2",
     its weights in fp16 as a run's own folder holds them); returns what the continued run
     records of it, the runs it continued in turn included."""
     import torch
 
-    from qa.models.weights import reader_runs, reader_spec, unpack_weights
+    from qa.models.weights import STORAGE, reader_runs, reader_spec, unpack_weights
 
     folder, picked = reader_spec(spec)
     runs = reader_runs(spec)
-    if len(runs) > 1 or (picked is None and runs[0][2] != "fp16"):
+    if len(runs) > 1 or (picked is None and runs[0][2] != STORAGE[16]):
         raise InputError(f"--init {folder}: it combines {len(runs) if len(runs) > 1 else 'several'} runs; "
                          f"continue one of the runs it was made from, or one member (--init {folder}@N)")
     config, stored, _, digest = runs[0]
@@ -180,7 +179,7 @@ def _init_weights(spec: str | os.PathLike, encoder: Any, names: list[str], first
         for n in names:
             params[n].copy_(weights[n].half().float())
     before = config.get("train_time_s_in_all") or config.get("train_time_s")
-    return {"sha256": sha256 if picked is None else digest, **({"member": picked[0]} if picked else {}),
+    return {"sha256": digest, **({"member": picked[0]} if picked else {}),
             "train_time_s": config.get("train_time_s"), "steps": config.get("steps"),
             "settings": config.get("settings"), "train_files": config.get("train_files"),
             **({"continues": config["continues"]} if config.get("continues") else {}),
@@ -244,7 +243,7 @@ def train_reader(train: list[str | os.PathLike], out: str | os.PathLike, *, sett
     cache.fill(encoder, ids, settings.first_trained, bf16=bf16, progress=progress)
 
     names = trained_names(encoder, settings.first_trained)
-    started_from = (_init_weights(init, encoder, names, settings.first_trained, key["init"].split("@")[0])
+    started_from = (_init_weights(init, encoder, names, settings.first_trained)
                     if init is not None else None)
     params = dict(encoder.named_parameters())
     for n, p in params.items():

@@ -91,6 +91,7 @@ STORAGE = {16: "fp16", 8: "int8 matrices with an fp16 scale per row, fp16 vector
            4: f"int4 matrices of {INT4_MIN} weights or more with an fp16 scale per {GROUP} weights of a row, "
               "the others int8 with a scale per row, fp16 vectors"}
 
+
 def _member_groups(stored: dict[str, Any], members: int) -> list[dict[str, Any]]:
     """The stored tensors of each member, under plain names (`members` 0: one run, as it is)."""
     if not members:
