@@ -345,9 +345,9 @@ def add_bench_parsers(sub: Any) -> None:
                    help="ask this share of the English questions in English order, the question word first")
     b.add_argument("--written", nargs="?", const="", metavar="JSONL",
                    help="instead of glossing, ask only the questions written in English in JSONL "
-                        "(default: the bundled english-cmrc-dev.jsonl, 303 CMRC dev questions)")
+                        "(default: the bundled english-cmrc-dev.jsonl, 504 CMRC dev questions)")
     b.add_argument("--part", help="with --written: only the rows of this part (bundled: A, the 101 compared on "
-                                  "first; B, the 202 written later to choose on)")
+                                  "first; B, the 202 written later to choose on; C, 201 more to check)")
     b.add_argument("--glossed-every", type=int, default=0, metavar="N",
                    help="with --written: also ask every Nth other question of the file's second half, glossed "
                         "(2 with --part B: the English gate's calibration file)")

@@ -9,11 +9,12 @@ which `bench squad`, `bench reader` and `bench calibrate --lang en` then read.
 
 Glossed questions are made by the same dictionary that reads them back, so they are easier than
 English as people write it. `written_squad` makes the other kind of copy: the questions of
-qa/data/questions/english-cmrc-dev.jsonl, 303 CMRC 2018 dev questions written in English by the
+qa/data/questions/english-cmrc-dev.jsonl, 504 CMRC 2018 dev questions written in English by the
 project, names as an English reader knows them (Samurai Warriors 3, Howard Webb, Wu Shaoyang);
 every paragraph stays, so retrieval searches the whole file. Part "A" (101, every 32nd question)
 is where English retrieval methods were compared first; part "B" (202, every 32nd from the 8th and
-from the 16th) was written later to fit and choose on, with "A" as the check.
+from the 16th) was written later to fit and choose on, with "A" as the check; part "C" (201, every
+32nd from the 4th and from the 24th) was written last, a second check that nothing was chosen on.
 """
 
 from __future__ import annotations

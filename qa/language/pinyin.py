@@ -7,9 +7,9 @@ dropped, ü as v): a run of characters whose readings spell the name's syllables
 as printed. `name_runs` finds the names of a question (capitalized words that read as pinyin, in a
 row); `spelled` finds, in a text, the Han strings that spell two or more syllables of one in a row
 (白岳峰 for bai yue feng). The re-ranker counts a passage spelling a name as covering it, and the
-reader reads the name as the passages print it (`qa.language.translate`). Lexical search does not
-use them: the segmenter splits an unknown name into single characters, which the index matches
-apart, not in a row.
+reader reads the name as the passages print it (`qa.language.translate`). Lexical search asks for
+the terms of the index that spell a whole name (`indexed_names`: 叶乔波 for Ye Qiaobo), where the
+segmenter kept the name as one term; a name it split into pieces is found by the other two.
 
 A single syllable is not matched (every surname has dozens of characters); Cantonese and Wade-Giles
 spellings (Lau Kwok-fan, Wing-tsit Chan) are not pinyin and find nothing.
@@ -20,16 +20,18 @@ from __future__ import annotations
 import gzip
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
-__all__ = ["name_runs", "readings", "spelled", "syllables"]
+__all__ = ["characters", "indexed_names", "name_runs", "readings", "spelled", "syllables"]
 
 _LOCK = threading.Lock()
 _READINGS: dict[str, frozenset[str]] | None = None
+_BY_SOUND: dict[str, tuple[str, ...]] = {}
 _SYLLABLES: frozenset[str] = frozenset()
 _HAN = re.compile(r"[\u4e00-\u9fff]+")
 MAX_SYLLABLES = 4  # names of up to four characters (司马相如)
+PREFIX_TERMS = 2000  # terms read a prefix before `indexed_names` narrows it by a second character
 
 
 def readings() -> dict[str, frozenset[str]]:
@@ -55,7 +57,12 @@ def readings() -> dict[str, frozenset[str]]:
                                 found.setdefault(parts[1], set()).add(syllable)
                 except (OSError, UnicodeDecodeError, EOFError) as exc:
                     raise ModelError(f"cannot read the dictionary {path} ({exc}); reinstall {DATA_PACKAGE}") from exc
-                _SYLLABLES = frozenset(s for values in found.values() for s in values)
+                by_sound: dict[str, list[str]] = {}
+                for ch, values in found.items():
+                    for sound in values:
+                        by_sound.setdefault(sound, []).append(ch)
+                _BY_SOUND.update((k, tuple(sorted(v))) for k, v in by_sound.items())
+                _SYLLABLES = frozenset(by_sound)
                 _READINGS = {ch: frozenset(values) for ch, values in found.items()}
     return _READINGS
 
@@ -130,3 +137,32 @@ def spelled(run: Sequence[str], texts: Iterable[str]) -> list[str]:
         return []
     longest = max(found.values())
     return sorted((h for h, n in found.items() if n == longest), key=lambda h: (-len(h), h))
+
+
+def characters(sound: str) -> tuple[str, ...]:
+    """The Han characters that read `sound` (toneless pinyin, ü as v), in code point order."""
+    readings()
+    return _BY_SOUND.get(sound, ())
+
+
+def indexed_names(sounds: Sequence[str], terms_from: Callable[[str, int], Sequence[str]],
+                  limit: int = PREFIX_TERMS) -> list[str]:
+    """The terms of an index that spell the name `sounds` from its start, two syllables or more,
+    each character reading its own: the whole name (叶乔波 for ye qiao bo) and, since the segmenter
+    may split a name it does not know (李成 栋), its first syllables; longest first.
+    `terms_from(prefix, limit)` lists at most `limit` of the index's terms that start with `prefix`
+    (`qa.store.sqlite.Store.terms_from`); it is asked for each character that reads the first
+    syllable, and where that fills `limit` (a common surname in a large archive), for each pair
+    of characters reading the first two. [] for a name of one syllable."""
+    if len(sounds) < 2:
+        return []
+    table = readings()
+    found: list[str] = []
+    for first in characters(sounds[0]):
+        terms = terms_from(first, limit)
+        if len(terms) >= limit:
+            terms = [t for second in characters(sounds[1]) for t in terms_from(first + second, limit)]
+        for term in terms:
+            if 2 <= len(term) <= len(sounds) and all(s in table.get(c, ()) for c, s in zip(term[1:], sounds[1:])):
+                found.append(term)
+    return sorted(found, key=len, reverse=True)  # stable: the order found within a length

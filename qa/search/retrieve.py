@@ -289,7 +289,7 @@ def retrieve(question: str, *, k: int = 5, index: Any = None, date: str | None =
     index = snapshot(index)  # a LiveIndex: one version for the whole question
     settings = fusion_settings(index, text, fusion)
     depth = max(int(settings.get("depth", 50)), 2 * k)
-    terms = lexical_question(text)
+    terms = lexical_question(text, index.store.terms_from)
     cands = candidates(index, text, depth=depth, date=date, page=page, article_id=article_id,
                        query_vector=query_vector, since=since, until=until, lexical_text=terms)
     by_id = {c.id: c for c in cands}
@@ -379,7 +379,7 @@ def rerank_lists(index: Any, items: Iterable[tuple[str, Sequence[str]]], *,
         text = clean_question(question)
         settings = fusion_settings(index, text, fusion)
         golds = [compact(a) for a in answers if compact(a)]
-        terms = lexical_question(text)
+        terms = lexical_question(text, index.store.terms_from)
         cands = candidates(index, text, depth=int(settings.get("depth", 50)), lexical_text=terms)
         articles: dict[str, Any] = {}
         top, x, passages = _rerank_inputs(index, text, cands, fuse(cands, settings), articles)

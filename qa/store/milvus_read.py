@@ -180,6 +180,11 @@ class MilvusStore:
         scored.sort(key=lambda t: (-t[1], t[0]))
         return scored[:int(limit)]
 
+    def terms_from(self, prefix: str, limit: int) -> list[str]:
+        """[]: Milvus does not list the terms of its BM25 index, so names written in pinyin are
+        not looked up in lexical search here (dense search and the re-ranker still match them)."""
+        return []
+
 
 class MilvusVectors:
     """The read side of `qa.store.vectors.Vectors` over the collection's dense field."""

@@ -44,6 +44,7 @@ from qa.store.sqlite_schema import (
     affordable,
     article_json,
     article_row,
+    indexed_terms,
     search_large,
     where_clause,
 )
@@ -354,19 +355,10 @@ class Store:
 
     # ------------------------------------------------------------------ search
 
-    def search(
-        self,
-        query: str,
-        *,
-        limit: int = 50,
-        date: str | None = None,
-        page: int | None = None,
-        article_id: str | None = None,
-        weights: Sequence[float] | None = None,
-        lead_boost: float | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> list[tuple[int, float]]:
+    def search(self, query: str, *, limit: int = 50, date: str | None = None, page: int | None = None,
+               article_id: str | None = None, weights: Sequence[float] | None = None,
+               lead_boost: float | None = None, since: str | None = None,
+               until: str | None = None) -> list[tuple[int, float]]:
         """Lexical search: (passage id, score) best first; score is -bm25, higher is better.
 
         `query` is a question in plain text (never FTS5 syntax); filters restrict the
@@ -398,3 +390,9 @@ class Store:
                 # rejects means "nothing found", never an error for the person asking.
                 return []
         return [(r[0], -r[1]) for r in rows]
+
+    def terms_from(self, prefix: str, limit: int) -> list[str]:
+        """The lexical index's terms that start with `prefix`, at most `limit` (names in pinyin
+        are looked up so: `qa.language.pinyin.indexed_names`)."""
+        with self._lock:
+            return indexed_terms(self._conn, prefix, limit)

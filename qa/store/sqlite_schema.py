@@ -14,7 +14,8 @@ from qa.store.lexical import MAX_SCORED_ROWS, capped_query, fts_query, query_ter
 from qa.types import Article
 
 __all__ = ["DEFAULT_LEAD_BOOST", "DEFAULT_WEIGHTS", "SCHEMA", "SCHEMA_VERSION", "TABLES", "TEXT", "Edition",
-           "StaleSnapshotError", "affordable", "article_json", "article_row", "search_large", "where_clause"]
+           "StaleSnapshotError", "affordable", "article_json", "article_row", "indexed_terms", "search_large",
+           "where_clause"]
 
 SCHEMA_VERSION = 2
 # bm25() weights of the FTS columns (body, headline), measured with lexical search alone on
@@ -106,13 +107,16 @@ def where_clause(
     return " AND ".join(clauses), args
 
 
+_VOCAB = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, passages_fts, row)"
+
+
 def affordable(conn: sqlite3.Connection, query: str, rows: int) -> tuple[str, bool]:
     """`fts_query(query)`, without its most common terms when they would cost too much; and
     whether the store is large (past MAX_SCORED_ROWS of its `rows` passages)."""
     match = fts_query(query)
     if not match or rows <= MAX_SCORED_ROWS:
         return match, False
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab USING fts5vocab(main, passages_fts, row)")
+    conn.execute(_VOCAB)
     terms = query_terms(query)
     df = {}
     for t in terms:  # one indexed lookup a term (an IN list scans the whole vocabulary)
@@ -120,6 +124,17 @@ def affordable(conn: sqlite3.Connection, query: str, rows: int) -> tuple[str, bo
         if row:
             df[t] = row[0]
     return capped_query(terms, df, MAX_SCORED_ROWS), True
+
+
+def indexed_terms(conn: sqlite3.Connection, prefix: str, limit: int) -> list[str]:
+    """The lexical index's terms that start with `prefix`, in term order, at most `limit`."""
+    if not prefix:
+        return []
+    conn.execute(_VOCAB)
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    rows = conn.execute("SELECT term FROM temp.passages_vocab WHERE term >= ? AND term < ? LIMIT ?",
+                        (prefix, end, int(limit)))
+    return [r[0] for r in rows]
 
 
 def search_large(conn: sqlite3.Connection, match: str, w: tuple[float, ...], lead: float,

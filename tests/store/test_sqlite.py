@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.editions.chunk import chunk_articles
+from qa.editions.chunk import chunk_articles, headline_text
 from qa.errors import IndexFormatError, InputError
-from qa.store.lexical import fts_query
+from qa.store.lexical import fts_query, segment
 from qa.store.sqlite import Edition, Store
 from qa.types import Article
 
@@ -333,7 +333,7 @@ def test_common_terms_are_dropped_past_the_budget(store: Store, monkeypatch: pyt
 def test_large_store_search_ranks_as_the_joined_query(store: Store) -> None:
     """Past the budget an unfiltered search ranks in FTS5 alone and boosts leads afterwards:
     the same passages and scores as the query joined to every matched passage."""
-    from qa.store.lexical import fts_query
+    from qa.store.lexical import fts_query, segment
     from qa.store.sqlite_schema import search_large
 
     _fill(store)
@@ -342,3 +342,22 @@ def test_large_store_search_ranks_as_the_joined_query(store: Store) -> None:
         fast = search_large(store._conn, fts_query(question), store.weights, store.lead_boost, 5)
         assert [i for i, _ in fast] == [i for i, _ in exact]
         assert [s for _, s in fast] == pytest.approx([s for _, s in exact])
+
+
+def test_terms_from_lists_the_indexed_terms_of_a_prefix(store: Store) -> None:
+    filled = _fill(store)
+    texts = [t for arts in filled.values() for a in arts for t in (a.body, headline_text(a))]
+    terms = store.terms_from("文", 100)
+    # every term of the bodies and headlines as segmented, and nothing else
+    assert terms == sorted({t for text in texts for t in segment(text).split() if t.startswith("文")})
+    assert "文化节" in terms  # a headline's
+    assert store.terms_from("文", 1) == terms[:1]
+    assert "tx5" in store.terms_from("tx", 100)  # Latin terms as the FTS tokenizer folds them
+    assert store.terms_from("鲸", 100) == [] and store.terms_from("", 100) == []
+    # a store opened read-only (a read-only deployment) looks terms up too
+    store.close()
+    readonly = Store(store.path, readonly=True)
+    try:
+        assert readonly.terms_from("文", 100) == terms
+    finally:
+        readonly.close()
