@@ -61,6 +61,12 @@ def _ids_expr(ids: Sequence[int]) -> str:
 class MilvusStore:
     """The read side of `qa.store.sqlite.Store`, answered by a Milvus collection."""
 
+    # Milvus does not list the terms of its BM25 index, so English questions ask it for their
+    # dictionary words without knowing which it holds, and names in pinyin are not looked up in
+    # lexical search (`qa.language.translate.lexical_question`; dense search and the re-ranker
+    # still match them).
+    terms_from = None
+
     def __init__(self, conn: Any, *, weights: Sequence[float], lead_boost: float) -> None:
         self.conn = conn
         self.weights = tuple(float(w) for w in weights)
@@ -179,11 +185,6 @@ class MilvusStore:
         scored = [(int(pid), score * (lead if start == 0 else 1.0)) for pid, start, score in rows]
         scored.sort(key=lambda t: (-t[1], t[0]))
         return scored[:int(limit)]
-
-    def terms_from(self, prefix: str, limit: int) -> list[str]:
-        """[]: Milvus does not list the terms of its BM25 index, so names written in pinyin are
-        not looked up in lexical search here (dense search and the re-ranker still match them)."""
-        return []
 
 
 class MilvusVectors:

@@ -81,6 +81,32 @@ def test_lexical_text_holds_candidates_and_literals():
     assert "4.78" in text and "AR" in text
 
 
+def test_lexical_text_asks_for_the_candidates_the_index_holds():
+    from qa.language.translate import LEXICAL_HELD, LEXICAL_TOP, lexical_question
+
+    t = translate_question("How many people are taking part in the race?")
+    part = next(term for term in t.terms if term.english == "taking part")
+    assert len(part.chinese) > LEXICAL_TOP
+    # the index holds only the last candidate: it is asked for, the ones it lacks are not
+    last = part.chinese[-1]
+    text = t.lexical_text(lambda word: word == last).split()
+    assert last in text and not set(part.chinese[:-1]) & set(text)
+    # holding every candidate: the best LEXICAL_HELD of each term
+    held = t.lexical_text(lambda word: True).split()
+    assert [c for c in held if c in part.chinese] == list(part.chinese[:LEXICAL_HELD])
+    # through an index's terms (one lookup a term, cached per question)
+    vocabulary = sorted({last, "人们"})
+    calls = []
+
+    def terms_from(prefix: str, limit: int) -> list[str]:
+        calls.append(prefix)
+        return [w for w in vocabulary if w.startswith(prefix)][:limit]
+
+    asked = lexical_question(t.question, terms_from).split()
+    assert last in asked and "人们" in asked and part.chinese[0] not in asked
+    assert len(calls) == len(set(calls))
+
+
 def test_code_switched_question_keeps_its_chinese():
     t = translate_question("徐晓飞 is what occupation?")
     assert t.reader_question([]) == "徐晓飞职业什么？ 徐晓飞 is what occupation?"
