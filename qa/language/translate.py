@@ -350,14 +350,14 @@ def lexical_question(question: str, terms_from: Callable[[str, int], Sequence[st
 
 
 def _holds_all(terms_from: Callable[[str, int], Sequence[str]]) -> Callable[[str], bool]:
-    """Whether the index holds every lexical term of a word (as the question's terms are asked)."""
-    from qa.store.lexical import query_terms
+    """Whether the index holds every lexical term of a word (segmented as the question's terms are)."""
+    from qa.text import tokenize
 
     seen: dict[str, bool] = {}
 
     def held(word: str) -> bool:
         if word not in seen:
-            terms = [t.lower() for t in query_terms(word)]
+            terms = [t.lower() for t in dict.fromkeys(tokenize(word)) if t.strip()]
             seen[word] = bool(terms) and all(list(terms_from(t, 1)[:1]) == [t] for t in terms)
         return seen[word]
 
