@@ -8,8 +8,8 @@ as printed. `name_runs` finds the names of a question (capitalized words that re
 row); `spelled` finds, in a text, the Han strings that spell two or more syllables of one in a row
 (白岳峰 for bai yue feng). The re-ranker counts a passage spelling a name as covering it, and the
 reader reads the name as the passages print it (`qa.language.translate`). Lexical search asks for
-the terms of the index that spell a whole name (`indexed_names`: 叶乔波 for Ye Qiaobo), where the
-segmenter kept the name as one term; a name it split into pieces is found by the other two.
+the terms of the index that spell a name (`indexed_names`: 叶乔波 for Ye Qiaobo), or its first
+syllables where the segmenter split it (李成 of 李成栋).
 
 A single syllable is not matched (every surname has dozens of characters); Cantonese and Wade-Giles
 spellings (Lau Kwok-fan, Wing-tsit Chan) are not pinyin and find nothing.

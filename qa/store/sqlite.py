@@ -392,7 +392,8 @@ class Store:
         return [(r[0], -r[1]) for r in rows]
 
     def terms_from(self, prefix: str, limit: int) -> list[str]:
-        """The lexical index's terms that start with `prefix`, at most `limit` (names in pinyin
-        are looked up so: `qa.language.pinyin.indexed_names`)."""
+        """The lexical index's terms that start with `prefix`, at most `limit` (English questions
+        look up their names in pinyin and which dictionary words the index holds so:
+        `qa.language.translate.lexical_question`)."""
         with self._lock:
             return indexed_terms(self._conn, prefix, limit)
