@@ -128,7 +128,7 @@ def test_ui_example_questions_are_answered(question: str, sample_index) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known miss: the reader finds 4公里 below the no-answer threshold")
+@pytest.mark.xfail(strict=True, reason="known miss: the reader scores no span above its no-answer score (docs/quality.md)")
 def test_ui_placeholder_question_is_answered(sample_index) -> None:
     from qa import ask
     from qa.app import ui

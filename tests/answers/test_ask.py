@@ -240,8 +240,8 @@ def test_a_follow_up_reads_every_passage(small_index) -> None:
 
 # ----------------------------------------------------------------------------- the real model
 
-# Known miss of the shipped reader (README "Limits"): it reads "穿行4公里" as no answer to
-# "赛道有多长" (margin -7.4). strict: a better reader that gets it right turns this into a
+# Known miss of the shipped reader (docs/quality.md): it reads "穿行4公里" as no answer to
+# "赛道有多长" (best margin -7.2, no span above its no-answer score). strict: a better reader that gets it right turns this into a
 # failure to be promoted to a plain case (as "川崎晴朗" was, once the reader read OCR text
 # without its spaces).
 _KNOWN_MISS = pytest.mark.xfail(strict=True, reason="known miss of the shipped reader")
