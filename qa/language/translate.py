@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 
 from qa.text import has_han
 
@@ -174,7 +175,8 @@ class Translation:
         parts: list[str] = []
         for t in self.terms:
             if t.kind == "word":
-                parts.extend([c for c in t.chinese if held(c)][:LEXICAL_HELD] if held else t.chinese[:LEXICAL_TOP])
+                # held candidates are looked up only until LEXICAL_HELD are found
+                parts.extend(islice(filter(held, t.chinese), LEXICAL_HELD) if held else t.chinese[:LEXICAL_TOP])
             elif t.kind == "literal":
                 parts.append(t.english)
         return " ".join(dict.fromkeys(parts))
